@@ -1,0 +1,315 @@
+//! The flow broker: allocation, acceptance and deallocation of flows.
+
+use crate::irmd::{ok, rpc_err, Answer, Irmd, IPCP_TIMEOUT, DEFAULT_ALLOC_TIMEOUT};
+use crate::registry::{Delivery, FlowRec, FlowState, PendingAlloc};
+use o7s::ctrl::msg::{FlowGrant, IpcpKind, IpcpReq, IpcpResp, IrmError, IrmResp};
+use o7s_proto::{NameHash, QosSpec};
+use rustix::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{debug, info};
+
+/// Preference among layers when a name is reachable through several: the cheapest first.
+fn kind_rank(k: IpcpKind) -> u8 {
+    match k {
+        IpcpKind::Local => 0,
+        IpcpKind::Unicast => 1,
+        IpcpKind::Broadcast => 2,
+        IpcpKind::EthDix | IpcpKind::EthLlc => 3,
+        IpcpKind::Udp4 | IpcpKind::Udp6 => 4,
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> IrmError {
+    IrmError::Internal(e.to_string())
+}
+
+/// The fds of the two ends of a fresh flow, and the IRMd's handle on its liveness.
+struct FlowFds {
+    a: Vec<OwnedFd>,
+    b: Vec<OwnedFd>,
+    live: OwnedFd,
+}
+
+fn new_flow_fds() -> Result<FlowFds, IrmError> {
+    let mem = o7s_shm::create_flow_mem(&o7s_shm::RingConfig::default()).map_err(internal)?;
+    let wa = o7s_shm::new_eventfd().map_err(internal)?;
+    let wb = o7s_shm::new_eventfd().map_err(internal)?;
+    let (la, lb) = o7s_shm::liveness_pair().map_err(internal)?;
+    let dup = |f: &OwnedFd| f.try_clone().map_err(internal);
+    Ok(FlowFds {
+        b: vec![dup(&mem)?, dup(&wb)?, dup(&wa)?, lb],
+        live: dup(&la)?,
+        a: vec![mem, wa, wb, la],
+    })
+}
+
+impl Irmd {
+    pub(crate) fn flow_alloc(
+        self: &Arc<Self>,
+        pid: u32,
+        name: &str,
+        qos: QosSpec,
+        deadline: Instant,
+    ) -> Answer {
+        crate::irmd::check_name(name)?;
+        let mut ipcps: Vec<_> = {
+            let g = self.lock();
+            if !g.procs.contains_key(&pid) {
+                return Err(IrmError::BadRequest {
+                    why: format!("process {pid} has not announced itself"),
+                });
+            }
+            g.ipcps
+                .values()
+                .filter_map(|i| {
+                    let layer = i.layer.clone()?;
+                    Some((i.kind, i.name.clone(), layer, i.rpc.clone(), i.hash.hash(name)))
+                })
+                .collect()
+        };
+        ipcps.sort_by_key(|i| kind_rank(i.0));
+        let mut chosen = None;
+        for (kind, ipcp, layer, rpc, hash) in ipcps {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let q = rpc.request(
+                IpcpReq::Query { hash: hash.clone() },
+                &[],
+                Some(left.min(IPCP_TIMEOUT)),
+            );
+            if let Ok((IpcpResp::Bool(true), _)) = q {
+                chosen = Some((kind, ipcp, layer, rpc, hash));
+                break;
+            }
+        }
+        let Some((_, ipcp, layer, rpc, hash)) = chosen else {
+            return Err(IrmError::NameNotFound {
+                name: name.to_string(),
+            });
+        };
+        let flow_id = loop {
+            let id: u64 = rand::random();
+            if id != 0 && !self.lock().flows.contains_key(&id) {
+                break id;
+            }
+        };
+        {
+            let mut g = self.lock();
+            g.allocs.insert(
+                flow_id,
+                PendingAlloc {
+                    pid,
+                    name: name.to_string(),
+                    deadline,
+                    grant: None,
+                },
+            );
+            g.flows.insert(
+                flow_id,
+                FlowRec {
+                    id: flow_id,
+                    name: name.to_string(),
+                    layer,
+                    ipcp: ipcp.clone(),
+                    qos,
+                    alloc_pid: pid,
+                    accept_pid: 0,
+                    live: None,
+                    state: FlowState::Pending,
+                },
+            );
+        }
+        let left = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(1);
+        let answer = rpc.request(IpcpReq::FlowAlloc { flow_id, hash, qos }, &[], Some(left));
+        let mut g = self.lock();
+        let pending = g.allocs.remove(&flow_id);
+        let result = match answer {
+            Ok((IpcpResp::Ok, _)) => match pending.and_then(|p| p.grant) {
+                Some(d) if g.flows.contains_key(&flow_id) => {
+                    if let Some(f) = g.flows.get_mut(&flow_id) {
+                        f.state = FlowState::Allocated;
+                    }
+                    info!(flow = flow_id, "Allocated flow {flow_id} to {name} for process {pid}.");
+                    return Ok((IrmResp::Flow(d.grant), d.fds));
+                }
+                _ => Err(IrmError::IpcpFailed {
+                    name: ipcp,
+                    why: "the flow vanished during allocation".into(),
+                }),
+            },
+            Ok((IpcpResp::Err(e), _)) => Err(e),
+            Ok((other, _)) => Err(rpc_err(&ipcp, format!("unexpected answer {other:?}"))),
+            Err(e) => Err(rpc_err(&ipcp, e)),
+        };
+        if let Some(mut f) = g.flows.remove(&flow_id) {
+            f.kill();
+        }
+        result
+    }
+
+    /// A flow request for `hash` arrived at IPCP `ipcp`: find (or start) the process that
+    /// accepts it and hand it its end. Returns the flow id.
+    pub(crate) fn flow_req_arr(
+        self: &Arc<Self>,
+        ipcp: &str,
+        hash: &NameHash,
+        qos: QosSpec,
+        local_peer: Option<u64>,
+    ) -> Result<u64, IrmError> {
+        let Some(peer) = local_peer else {
+            return Err(IrmError::NotSupported {
+                what: "flows from remote layers".into(),
+            });
+        };
+        let (name, deadline) = {
+            let g = self.lock();
+            let name = g.name_of_hash(ipcp, hash).ok_or_else(|| IrmError::NameNotFound {
+                name: hash.to_string(),
+            })?;
+            let deadline = g
+                .allocs
+                .get(&peer)
+                .map_or(Instant::now() + DEFAULT_ALLOC_TIMEOUT, |p| p.deadline);
+            (name, deadline)
+        };
+        let mut spawned = false;
+        let mut g = self.lock();
+        let acceptor = loop {
+            if !g.allocs.contains_key(&peer) {
+                return Err(IrmError::Timeout);
+            }
+            if let Some(b) = g.pick_acceptor(&name) {
+                break b;
+            }
+            let Some(n) = g.names.get(&name) else {
+                return Err(IrmError::NoSuchName { name });
+            };
+            if g.candidates(&name).is_empty() {
+                let auto = n.progs.iter().find(|p| p.auto).cloned();
+                if n.progs.is_empty() && n.pids.is_empty() {
+                    return Err(IrmError::NoAcceptor { name });
+                }
+                if let (Some(prog), false) = (auto, spawned) {
+                    drop(g);
+                    let pid = self.spawner.start_program(&prog, &self.rundir)?;
+                    info!("Started {} (pid {pid}) for name {name}.", prog.prog);
+                    spawned = true;
+                    g = self.lock();
+                    continue;
+                }
+            }
+            let (ng, alive) = self.wait_until(g, deadline);
+            g = ng;
+            if !alive {
+                return Err(IrmError::NoAcceptor { name });
+            }
+        };
+        let fds = new_flow_fds()?;
+        let Some(flow) = g.flows.get_mut(&peer) else {
+            return Err(IrmError::Timeout);
+        };
+        flow.accept_pid = acceptor;
+        flow.live = Some(fds.live);
+        let grant = FlowGrant {
+            flow_id: peer,
+            side: 0,
+            qos: flow.qos,
+            name: name.clone(),
+            layer: flow.layer.clone(),
+            mtu: u32::MAX,
+        };
+        let accept_grant = FlowGrant {
+            side: 1,
+            qos,
+            ..grant.clone()
+        };
+        if let Some(p) = g.allocs.get_mut(&peer) {
+            p.grant = Some(Delivery { grant, fds: fds.a });
+        }
+        if let Some(p) = g.procs.get_mut(&acceptor) {
+            p.inbox.push_back(Delivery {
+                grant: accept_grant,
+                fds: fds.b,
+            });
+        }
+        drop(g);
+        self.notify();
+        debug!(flow = peer, "flow {peer} to {name} goes to process {acceptor}");
+        Ok(peer)
+    }
+
+    pub(crate) fn flow_accept(&self, pid: u32, deadline: Option<Instant>) -> Answer {
+        let mut g = self.lock();
+        match g.procs.get_mut(&pid) {
+            Some(p) => p.accepting += 1,
+            None => {
+                return Err(IrmError::BadRequest {
+                    why: format!("process {pid} has not announced itself"),
+                })
+            }
+        }
+        self.notify();
+        loop {
+            let Some(p) = g.procs.get_mut(&pid) else {
+                return Err(IrmError::ShuttingDown);
+            };
+            if let Some(d) = p.inbox.pop_front() {
+                p.accepting = p.accepting.saturating_sub(1);
+                let id = d.grant.flow_id;
+                info!(flow = id, "Flow {id} to {} accepted by process {pid}.", d.grant.name);
+                return Ok((IrmResp::Flow(d.grant), d.fds));
+            }
+            if g.shutting_down {
+                return Err(IrmError::ShuttingDown);
+            }
+            let d = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let (ng, alive) = self.wait_until(g, d);
+            g = ng;
+            if !alive && deadline.is_some() {
+                if let Some(p) = g.procs.get_mut(&pid) {
+                    p.accepting = p.accepting.saturating_sub(1);
+                }
+                return Err(IrmError::Timeout);
+            }
+        }
+    }
+
+    pub(crate) fn flow_dealloc(&self, pid: u32, flow_id: u64) -> Answer {
+        let mut g = self.lock();
+        let Some(f) = g.flows.get(&flow_id) else {
+            return Err(IrmError::NoSuchFlow { flow_id });
+        };
+        if f.alloc_pid != pid && f.accept_pid != pid {
+            return Err(IrmError::Denied {
+                why: format!("flow {flow_id} does not belong to process {pid}"),
+            });
+        }
+        if let Some(mut f) = g.flows.remove(&flow_id) {
+            f.kill();
+            info!(flow = flow_id, "Deallocated flow {flow_id} ({}).", f.name);
+        }
+        drop(g);
+        self.notify();
+        ok()
+    }
+
+    /// A process's main connection closed.
+    pub fn proc_gone(&self, pid: u32) {
+        let ids = self.lock().remove_proc(pid);
+        self.notify();
+        if !ids.is_empty() {
+            info!("Process {pid} exited; deallocated its {} flow(s).", ids.len());
+        }
+    }
+}
+
+impl Irmd {
+    /// An IPCP reports a flow lost.
+    pub fn flow_down(&self, flow_id: u64) {
+        if let Some(mut f) = self.lock().flows.remove(&flow_id) {
+            f.kill();
+            info!(flow = flow_id, "Flow {flow_id} ({}) went down.", f.name);
+        }
+        self.notify();
+    }
+}

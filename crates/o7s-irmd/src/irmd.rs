@@ -1,0 +1,506 @@
+//! The IRMd's core: the registry behind one lock, and the handlers of every request.
+
+use crate::registry::{base_name, Name, Proc, ProgBind, Registry};
+use crate::spawn::Spawner;
+use o7s::ctrl::msg::{
+    BindTarget, IpcpKind, IpcpReq, IpcpResp, IrmError, IrmReq, IrmResp, RegTarget,
+};
+use o7s::ctrl::rpc::Rpc;
+use rustix::fd::OwnedFd;
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// How long a flow allocation waits for its acceptor when the caller gives no timeout.
+pub const DEFAULT_ALLOC_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the IRMd waits for an IPCP's answer to a management request.
+pub const IPCP_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Irmd {
+    pub rundir: PathBuf,
+    reg: Mutex<Registry>,
+    changed: Condvar,
+    pub spawner: Spawner,
+}
+
+pub(crate) type Answer = Result<(IrmResp, Vec<OwnedFd>), IrmError>;
+
+pub(crate) fn ok() -> Answer {
+    Ok((IrmResp::Ok, Vec::new()))
+}
+
+pub(crate) fn rpc_err(ipcp: &str, e: impl std::fmt::Display) -> IrmError {
+    IrmError::IpcpFailed {
+        name: ipcp.to_string(),
+        why: e.to_string(),
+    }
+}
+
+impl Irmd {
+    pub fn new(rundir: PathBuf, spawner: Spawner) -> Arc<Irmd> {
+        Arc::new(Irmd {
+            rundir,
+            reg: Mutex::new(Registry::default()),
+            changed: Condvar::new(),
+            spawner,
+        })
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, Registry> {
+        self.reg.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn notify(&self) {
+        self.changed.notify_all();
+    }
+
+    /// Wait on the registry until `deadline`; false when it passed.
+    pub(crate) fn wait_until<'a>(
+        &self,
+        g: MutexGuard<'a, Registry>,
+        deadline: Instant,
+    ) -> (MutexGuard<'a, Registry>, bool) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return (g, false);
+        }
+        let (g, _) = self
+            .changed
+            .wait_timeout(g, left)
+            .unwrap_or_else(|e| e.into_inner());
+        (g, true)
+    }
+
+    /// Handle one request from process `pid`.
+    pub fn handle(self: &Arc<Self>, pid: u32, req: IrmReq) -> Answer {
+        match req {
+            IrmReq::Announce { prog } => {
+                let mut g = self.lock();
+                g.procs.entry(pid).or_insert(Proc {
+                    prog: base_name(&prog).to_string(),
+                    accepting: 0,
+                    inbox: VecDeque::new(),
+                });
+                drop(g);
+                self.notify();
+                ok()
+            }
+            IrmReq::IpcpCreate { kind, name } => self.ipcp_create(kind, &name).map(|pid| {
+                (IrmResp::IpcpCreated { pid }, Vec::new())
+            }),
+            IrmReq::IpcpDestroy { name } => self.ipcp_destroy(&name),
+            IrmReq::IpcpBootstrap {
+                kind,
+                name,
+                layer,
+                params,
+                autobind,
+            } => self.ipcp_bootstrap(kind, &name, &layer, params, autobind),
+            IrmReq::IpcpEnroll { .. } => Err(IrmError::NotSupported {
+                what: "enrollment (it comes with the unicast layer)".into(),
+            }),
+            IrmReq::IpcpConnect { .. } | IrmReq::IpcpDisconnect { .. } => {
+                Err(IrmError::NotSupported {
+                    what: "connecting components (it comes with the unicast layer)".into(),
+                })
+            }
+            IrmReq::IpcpList => {
+                let g = self.lock();
+                let list = g.ipcps.values().map(|i| i.info()).collect();
+                Ok((IrmResp::Ipcps(list), Vec::new()))
+            }
+            IrmReq::Bind { target, name } => self.bind(target, &name),
+            IrmReq::Unbind { target, name } => self.unbind(target, &name),
+            IrmReq::NameCreate { name, lb } => {
+                check_name(&name)?;
+                let mut g = self.lock();
+                if g.names.contains_key(&name) {
+                    return Err(IrmError::NameExists { name });
+                }
+                info!("Created name {name}.");
+                g.names.insert(
+                    name,
+                    Name {
+                        lb,
+                        ..Default::default()
+                    },
+                );
+                ok()
+            }
+            IrmReq::NameDestroy { name } => self.name_destroy(&name),
+            IrmReq::NameReg { name, targets } => self.name_reg(&name, &targets, true),
+            IrmReq::NameUnreg { name, targets } => self.name_reg(&name, &targets, false),
+            IrmReq::NameList => Ok((IrmResp::Names(self.lock().name_info()), Vec::new())),
+            IrmReq::FlowList => {
+                let g = self.lock();
+                let mut list: Vec<_> = g.flows.values().map(|f| f.info()).collect();
+                list.sort_by_key(|f| f.flow_id);
+                Ok((IrmResp::Flows(list), Vec::new()))
+            }
+            IrmReq::FlowAlloc {
+                name,
+                qos,
+                timeout_ms,
+            } => {
+                let t = timeout_ms.map_or(DEFAULT_ALLOC_TIMEOUT, |ms| {
+                    Duration::from_millis(u64::from(ms))
+                });
+                self.flow_alloc(pid, &name, qos, Instant::now() + t)
+            }
+            IrmReq::FlowAccept { timeout_ms } => {
+                let deadline =
+                    timeout_ms.map(|ms| Instant::now() + Duration::from_millis(u64::from(ms)));
+                self.flow_accept(pid, deadline)
+            }
+            IrmReq::FlowDealloc { flow_id } => self.flow_dealloc(pid, flow_id),
+        }
+    }
+
+    // ---- IPCPs ---------------------------------------------------------------------------
+
+    fn ipcp_create(self: &Arc<Self>, kind: IpcpKind, name: &str) -> Result<u32, IrmError> {
+        check_name(name)?;
+        if self.lock().ipcps.contains_key(name) {
+            return Err(IrmError::IpcpExists {
+                name: name.to_string(),
+            });
+        }
+        let ipcp = self.spawner.start_ipcp(self, kind, name)?;
+        let pid = ipcp.pid;
+        let mut g = self.lock();
+        if g.ipcps.contains_key(name) {
+            // Lost a race with another create of the same name.
+            let _ = crate::spawn::kill(pid);
+            return Err(IrmError::IpcpExists {
+                name: name.to_string(),
+            });
+        }
+        g.ipcps.insert(name.to_string(), ipcp);
+        info!("Created IPCP {name} ({kind}) with pid {pid}.");
+        Ok(pid)
+    }
+
+    fn ipcp_destroy(&self, name: &str) -> Answer {
+        let ipcp = self.lock().remove_ipcp(name).ok_or_else(|| IrmError::NoSuchIpcp {
+            name: name.to_string(),
+        })?;
+        ipcp.rpc.shutdown();
+        let _ = crate::spawn::kill(ipcp.pid);
+        self.notify();
+        info!("Destroyed IPCP {name}.");
+        ok()
+    }
+
+    /// An IPCP's control connection closed: it exited or was killed.
+    pub fn ipcp_gone(&self, name: &str, pid: u32) {
+        let mut g = self.lock();
+        if g.ipcps.get(name).is_some_and(|i| i.pid == pid) {
+            g.remove_ipcp(name);
+            drop(g);
+            self.notify();
+            warn!("IPCP {name} (pid {pid}) exited; its flows are down.");
+        }
+    }
+
+    pub(crate) fn rpc_of(&self, name: &str) -> Result<Arc<Rpc>, IrmError> {
+        self.lock()
+            .ipcps
+            .get(name)
+            .map(|i| i.rpc.clone())
+            .ok_or_else(|| IrmError::NoSuchIpcp {
+                name: name.to_string(),
+            })
+    }
+
+    fn ipcp_bootstrap(
+        self: &Arc<Self>,
+        kind: IpcpKind,
+        name: &str,
+        layer: &str,
+        params: Vec<(String, String)>,
+        autobind: bool,
+    ) -> Answer {
+        check_name(layer)?;
+        let existing = self.lock().ipcps.get(name).map(|i| (i.kind, i.layer.clone()));
+        match existing {
+            None => {
+                self.ipcp_create(kind, name)?;
+            }
+            Some((k, _)) if k != kind => {
+                return Err(IrmError::IpcpKindMismatch {
+                    name: name.to_string(),
+                    actual: k.to_string(),
+                    wanted: kind.to_string(),
+                })
+            }
+            Some((_, Some(l))) => {
+                return Err(IrmError::AlreadyBootstrapped {
+                    name: name.to_string(),
+                    layer: l,
+                })
+            }
+            Some(_) => {}
+        }
+        let rpc = self.rpc_of(name)?;
+        let req = IpcpReq::Bootstrap {
+            layer: layer.to_string(),
+            params,
+        };
+        let (resp, _) = rpc
+            .request(req, &[], Some(IPCP_TIMEOUT))
+            .map_err(|e| rpc_err(name, e))?;
+        match resp {
+            IpcpResp::Bootstrapped { layer, hash, mtu } => {
+                let mut g = self.lock();
+                if let Some(i) = g.ipcps.get_mut(name) {
+                    i.layer = Some(layer.clone());
+                    i.hash = hash;
+                    i.mtu = mtu;
+                }
+                drop(g);
+                info!("Bootstrapped IPCP {name} in layer {layer}.");
+                if autobind {
+                    self.bind(
+                        BindTarget::Ipcp {
+                            name: name.to_string(),
+                        },
+                        &layer,
+                    )?;
+                }
+                ok()
+            }
+            IpcpResp::Err(e) => Err(e),
+            other => Err(rpc_err(name, format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    // ---- names ---------------------------------------------------------------------------
+
+    fn bind(&self, target: BindTarget, name: &str) -> Answer {
+        check_name(name)?;
+        let mut g = self.lock();
+        match &target {
+            BindTarget::Process { pid } => {
+                if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                    return Err(IrmError::NoSuchProcess { pid: *pid });
+                }
+            }
+            BindTarget::Ipcp { name: i } => {
+                if !g.ipcps.contains_key(i) {
+                    return Err(IrmError::NoSuchIpcp { name: i.clone() });
+                }
+            }
+            BindTarget::Program { prog, .. } => {
+                if prog.is_empty() {
+                    return Err(IrmError::BadRequest {
+                        why: "empty program name".into(),
+                    });
+                }
+            }
+        }
+        let e = g.names.entry(name.to_string()).or_default();
+        match target {
+            BindTarget::Program { prog, auto, args } => {
+                let prog = resolve_program(&prog);
+                e.progs.retain(|p| p.prog != prog);
+                info!("Bound program {prog} to name {name}{}.", if auto { " (auto)" } else { "" });
+                e.progs.push(ProgBind { prog, auto, args });
+            }
+            BindTarget::Process { pid } => {
+                if !e.pids.contains(&pid) {
+                    e.pids.push(pid);
+                }
+                info!("Bound process {pid} to name {name}.");
+            }
+            BindTarget::Ipcp { name: i } => {
+                if !e.ipcps.contains(&i) {
+                    e.ipcps.push(i.clone());
+                }
+                info!("Bound IPCP {i} to name {name}.");
+            }
+        }
+        drop(g);
+        self.notify();
+        ok()
+    }
+
+    fn unbind(&self, target: BindTarget, name: &str) -> Answer {
+        let mut g = self.lock();
+        let e = g.names.get_mut(name).ok_or_else(|| IrmError::NoSuchName {
+            name: name.to_string(),
+        })?;
+        let (found, what) = match &target {
+            BindTarget::Program { prog, .. } => {
+                let before = e.progs.len();
+                e.progs
+                    .retain(|p| p.prog != *prog && p.base() != base_name(prog));
+                (e.progs.len() != before, format!("program {prog}"))
+            }
+            BindTarget::Process { pid } => {
+                let before = e.pids.len();
+                e.pids.retain(|p| p != pid);
+                (e.pids.len() != before, format!("process {pid}"))
+            }
+            BindTarget::Ipcp { name: i } => {
+                let before = e.ipcps.len();
+                e.ipcps.retain(|x| x != i);
+                (e.ipcps.len() != before, format!("IPCP {i}"))
+            }
+        };
+        if !found {
+            return Err(IrmError::NotBound {
+                name: name.to_string(),
+                target: what,
+            });
+        }
+        ok()
+    }
+
+    fn name_destroy(&self, name: &str) -> Answer {
+        let regs: Vec<(Arc<Rpc>, o7s_proto::NameHash)> = {
+            let mut g = self.lock();
+            let Some(n) = g.names.remove(name) else {
+                return Err(IrmError::NoSuchName {
+                    name: name.to_string(),
+                });
+            };
+            n.regs
+                .iter()
+                .filter_map(|i| g.ipcps.get(i))
+                .map(|i| (i.rpc.clone(), i.hash.hash(name)))
+                .collect()
+        };
+        for (rpc, hash) in regs {
+            let _ = rpc.request(IpcpReq::Unreg { hash }, &[], Some(IPCP_TIMEOUT));
+        }
+        info!("Destroyed name {name}.");
+        ok()
+    }
+
+    fn name_reg(&self, name: &str, targets: &[RegTarget], reg: bool) -> Answer {
+        check_name(name)?;
+        if targets.is_empty() {
+            return Err(IrmError::BadRequest {
+                why: "name reg needs at least one `layer LAYER` or `ipcp IPCP`".into(),
+            });
+        }
+        // Resolve the targets to IPCPs first, so a bad target changes nothing.
+        let ipcps: Vec<(String, Arc<Rpc>, o7s_proto::NameHash)> = {
+            let mut g = self.lock();
+            if !reg && !g.names.contains_key(name) {
+                return Err(IrmError::NoSuchName {
+                    name: name.to_string(),
+                });
+            }
+            let mut out = Vec::new();
+            for t in targets {
+                let members = match t {
+                    RegTarget::Layer(l) => {
+                        let m = g.layer_members(l);
+                        if m.is_empty() {
+                            return Err(IrmError::NoSuchLayer { layer: l.clone() });
+                        }
+                        m
+                    }
+                    RegTarget::Ipcp(i) => match g.ipcps.get(i) {
+                        None => return Err(IrmError::NoSuchIpcp { name: i.clone() }),
+                        Some(x) if x.layer.is_none() => {
+                            return Err(IrmError::NotBootstrapped { name: i.clone() })
+                        }
+                        Some(_) => vec![i.clone()],
+                    },
+                };
+                for m in members {
+                    if let Some(i) = g.ipcps.get(&m) {
+                        out.push((m.clone(), i.rpc.clone(), i.hash.hash(name)));
+                    }
+                }
+            }
+            if reg {
+                g.names.entry(name.to_string()).or_default();
+            }
+            out
+        };
+        for (ipcp, rpc, hash) in ipcps {
+            let req = if reg {
+                IpcpReq::Reg {
+                    name: name.to_string(),
+                    hash,
+                }
+            } else {
+                IpcpReq::Unreg { hash }
+            };
+            match rpc.request(req, &[], Some(IPCP_TIMEOUT)) {
+                Ok((IpcpResp::Ok, _)) => {}
+                Ok((IpcpResp::Err(e), _)) => return Err(e),
+                Ok((other, _)) => return Err(rpc_err(&ipcp, format!("unexpected {other:?}"))),
+                Err(e) => return Err(rpc_err(&ipcp, e)),
+            }
+            let mut g = self.lock();
+            if let Some(n) = g.names.get_mut(name) {
+                if reg {
+                    n.regs.insert(ipcp.clone());
+                } else {
+                    n.regs.remove(&ipcp);
+                }
+            }
+            info!(
+                "{} name {name} {} IPCP {ipcp}.",
+                if reg { "Registered" } else { "Unregistered" },
+                if reg { "with" } else { "from" }
+            );
+        }
+        ok()
+    }
+}
+
+/// Names are non-empty and free of whitespace and control characters.
+pub fn check_name(name: &str) -> Result<(), IrmError> {
+    if name.is_empty() || name.len() > 256 || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(IrmError::BadRequest {
+            why: format!("invalid name {name:?}: names are 1-256 characters without spaces"),
+        });
+    }
+    Ok(())
+}
+
+/// A program given without a path is looked up on `PATH`, so `irm bind program oping` binds
+/// the same file the shell would run.
+fn resolve_program(prog: &str) -> String {
+    if prog.contains('/') {
+        return prog.to_string();
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join(prog);
+            if p.is_file() {
+                return p.display().to_string();
+            }
+        }
+    }
+    prog.to_string()
+}
+
+
+impl Irmd {
+    /// Stop every IPCP and take every flow down.
+    pub fn shutdown(&self) {
+        let mut g = self.lock();
+        g.shutting_down = true;
+        let names: Vec<String> = g.ipcps.keys().cloned().collect();
+        for n in names {
+            if let Some(i) = g.remove_ipcp(&n) {
+                i.rpc.shutdown();
+                let _ = crate::spawn::kill(i.pid);
+            }
+        }
+        for f in g.flows.values_mut() {
+            f.kill();
+        }
+        g.flows.clear();
+        drop(g);
+        self.notify();
+    }
+}

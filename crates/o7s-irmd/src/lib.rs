@@ -1,0 +1,13 @@
+//! The IPC Resource Manager daemon: one per system. It owns the registry of IPCPs, names,
+//! processes and flows, starts IPCPs and bound programs, brokers flow allocation and cleans
+//! up after processes that exit. It never touches a packet.
+#![forbid(unsafe_code)]
+
+pub mod config;
+mod flows;
+pub mod irmd;
+pub mod registry;
+pub mod server;
+pub mod spawn;
+
+pub use irmd::Irmd;

@@ -1,0 +1,128 @@
+//! `irmd`: the IPC Resource Manager daemon.
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use o7s::ctrl::msg::IrmReq;
+use o7s_irmd::{config, spawn::Spawner, Irmd};
+use rustix::net::{bind, listen, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tracing::{error, info};
+
+/// The o7s IPC Resource Manager daemon: one per system. Its run directory is $O7S_RUNDIR
+/// (default /run/o7s as root, else $XDG_RUNTIME_DIR/o7s).
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Log to standard output (in the prototype's `==PID== irmd(II): ...` format).
+    #[arg(long)]
+    stdout: bool,
+    /// Apply this config file at start (irmd.toml); a bad file is refused, nothing applied.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log debug messages too.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+fn main() {
+    let args = Args::parse();
+    o7s::dlog::init("irmd", args.stdout, args.verbose);
+    if let Err(e) = run(args) {
+        error!("{e:#}");
+        eprintln!("irmd: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Refuse to start over a live IRMd; remove a stale socket.
+fn claim_socket(path: &Path) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    if std::os::unix::net::UnixStream::connect(path).is_ok()
+        || o7s::Irm::connect().is_ok()
+    {
+        bail!(
+            "another irmd is running on {} (stop it, or set O7S_RUNDIR to start a separate system)",
+            path.display()
+        );
+    }
+    std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))
+}
+
+fn run(args: Args) -> Result<()> {
+    // Parse the config before anything else: a bad file changes nothing.
+    let steps = match &args.config {
+        Some(p) => config::load(p).map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => Vec::new(),
+    };
+    let rundir = o7s::rundir::rundir();
+    std::fs::create_dir_all(&rundir)
+        .with_context(|| format!("creating run directory {}", rundir.display()))?;
+    if !rustix::process::getuid().is_root() {
+        let _ = std::fs::set_permissions(&rundir, std::fs::Permissions::from_mode(0o700));
+    }
+    let path = rundir.join("irmd.sock");
+    claim_socket(&path)?;
+    let listener = socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    let addr = SocketAddrUnix::new(&path)?;
+    bind(&listener, &addr).with_context(|| format!("binding {}", path.display()))?;
+    listen(&listener, 128)?;
+
+    let irmd = Irmd::new(rundir.clone(), Spawner::new());
+    install_signal_handler(irmd.clone(), path.clone())?;
+    info!("Ouroboros IPC Resource Manager daemon started, run directory {}.", rundir.display());
+
+    let server = {
+        let irmd = irmd.clone();
+        std::thread::Builder::new()
+            .name("irm-listen".into())
+            .spawn(move || o7s_irmd::server::serve(irmd, listener))?
+    };
+    if let Some(p) = &args.config {
+        if let Err(e) = apply(&irmd, &steps) {
+            irmd.shutdown();
+            let _ = std::fs::remove_file(&path);
+            bail!("applying {}: {e}", p.display());
+        }
+        info!("Applied configuration {}.", p.display());
+    }
+    match server.join() {
+        Ok(r) => r.context("serving the IRMd socket")?,
+        Err(_) => bail!("the listener thread panicked"),
+    }
+    Ok(())
+}
+
+fn apply(irmd: &Arc<Irmd>, steps: &[IrmReq]) -> Result<()> {
+    let me = std::process::id();
+    for s in steps {
+        irmd.handle(me, s.clone())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(())
+}
+
+fn install_signal_handler(irmd: Arc<Irmd>, sock: PathBuf) -> Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                info!("Received signal {sig}, shutting down.");
+                irmd.shutdown();
+                let _ = std::fs::remove_file(&sock);
+                info!("Bye.");
+                std::process::exit(0);
+            }
+        })?;
+    Ok(())
+}

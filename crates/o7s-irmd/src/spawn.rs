@@ -1,0 +1,174 @@
+//! Starting and reaping child processes: IPCPs and auto-started programs.
+
+use crate::irmd::Irmd;
+use crate::registry::{Ipcp, ProgBind};
+use o7s::ctrl::msg::{IpcpKind, IpcpNote, IpcpResp, IrmError};
+use o7s::ctrl::rpc::{Inbound, Rpc};
+use rustix::fd::{AsRawFd, OwnedFd};
+use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, Weak};
+use tracing::{info, warn};
+
+/// The environment variable through which an IPCP learns its control socket.
+pub const IPCP_FD_ENV: &str = "O7S_IPCP_FD";
+
+pub struct Spawner {
+    ipcpd: PathBuf,
+    /// Held while a child is being started, so a control socket meant for one child is never
+    /// inherited by another.
+    lock: Mutex<()>,
+}
+
+/// Kill a child by pid.
+pub fn kill(pid: u32) -> std::io::Result<()> {
+    let pid = rustix::process::Pid::from_raw(pid as i32)
+        .ok_or_else(|| std::io::Error::other("pid 0"))?;
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL)?;
+    Ok(())
+}
+
+fn reap(mut child: Child, what: String) {
+    let spawned = std::thread::Builder::new()
+        .name("reaper".into())
+        .spawn(move || match child.wait() {
+            Ok(st) if st.success() => info!("{what} exited."),
+            Ok(st) => warn!("{what} ended: {st}."),
+            Err(e) => warn!("waiting for {what}: {e}"),
+        });
+    if let Err(e) = spawned {
+        warn!("cannot start a reaper thread: {e}");
+    }
+}
+
+impl Spawner {
+    /// Find `ipcpd`: `$O7S_IPCPD`, else beside this executable, else on `PATH`.
+    pub fn new() -> Spawner {
+        let ipcpd = std::env::var_os("O7S_IPCPD")
+            .map(PathBuf::from)
+            .or_else(|| {
+                let exe = std::env::current_exe().ok()?;
+                let p = exe.parent()?.join("ipcpd");
+                p.is_file().then_some(p)
+            })
+            .unwrap_or_else(|| PathBuf::from("ipcpd"));
+        Spawner {
+            ipcpd,
+            lock: Mutex::new(()),
+        }
+    }
+
+    fn start(&self, cmd: &mut Command, inherit: Option<&OwnedFd>) -> std::io::Result<Child> {
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(fd) = inherit {
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+        }
+        cmd.spawn()
+    }
+
+    /// Start an IPCP of `kind` named `name`, talking to `irmd` over a fresh socket pair.
+    pub fn start_ipcp(
+        &self,
+        irmd: &Arc<Irmd>,
+        kind: IpcpKind,
+        name: &str,
+    ) -> Result<Ipcp, IrmError> {
+        let fail = |why: String| IrmError::SpawnFailed {
+            prog: format!("{} (IPCP {name})", self.ipcpd.display()),
+            why,
+        };
+        let (ours, theirs) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        let mut cmd = Command::new(&self.ipcpd);
+        cmd.arg("--type")
+            .arg(kind.name())
+            .arg("--name")
+            .arg(name)
+            .env(IPCP_FD_ENV, theirs.as_raw_fd().to_string())
+            .env(o7s::rundir::ENV, &irmd.rundir)
+            .stdin(Stdio::null());
+        let child = self
+            .start(&mut cmd, Some(&theirs))
+            .map_err(|e| fail(e.to_string()))?;
+        drop(theirs);
+        let pid = child.id();
+        let weak = Arc::downgrade(irmd);
+        let ipcp_name = name.to_string();
+        let rpc = Rpc::start(ours, move |rpc, inb| on_ipcp(&weak, &ipcp_name, pid, rpc, inb))
+            .map_err(|e| fail(e.to_string()))?;
+        reap(child, format!("IPCP {name} (pid {pid})"));
+        Ok(Ipcp {
+            name: name.to_string(),
+            kind,
+            pid,
+            rpc,
+            layer: None,
+            hash: Default::default(),
+            mtu: 0,
+        })
+    }
+
+    /// Start a program bound with `auto`.
+    pub fn start_program(&self, prog: &ProgBind, rundir: &Path) -> Result<u32, IrmError> {
+        let mut cmd = Command::new(&prog.prog);
+        cmd.args(&prog.args)
+            .env(o7s::rundir::ENV, rundir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = self.start(&mut cmd, None).map_err(|e| IrmError::SpawnFailed {
+            prog: prog.prog.clone(),
+            why: e.to_string(),
+        })?;
+        let pid = child.id();
+        reap(child, format!("{} (pid {pid})", prog.prog));
+        Ok(pid)
+    }
+}
+
+impl Default for Spawner {
+    fn default() -> Self {
+        Spawner::new()
+    }
+}
+
+/// Requests and notes from an IPCP.
+fn on_ipcp(irmd: &Weak<Irmd>, name: &str, pid: u32, rpc: &Arc<Rpc>, inb: Inbound) {
+    let Some(irmd) = irmd.upgrade() else {
+        return;
+    };
+    match inb {
+        Inbound::Closed => irmd.ipcp_gone(name, pid),
+        Inbound::Note { id, body, .. } => {
+            let answer = match body {
+                IpcpNote::FlowReqArr {
+                    hash,
+                    qos,
+                    local_peer,
+                } => match irmd.flow_req_arr(name, &hash, qos, local_peer) {
+                    Ok(flow_id) => IpcpResp::FlowAccepted { flow_id },
+                    Err(e) => IpcpResp::Err(e),
+                },
+                IpcpNote::FlowDown { flow_id } => {
+                    irmd.flow_down(flow_id);
+                    IpcpResp::Ok
+                }
+            };
+            if let Err(e) = rpc.reply(id, answer, &[]) {
+                warn!("IPCP {name}: cannot answer: {e}");
+            }
+        }
+        Inbound::Req { id, .. } => {
+            let e = IrmError::BadRequest {
+                why: "IPCPs send notes, not requests".into(),
+            };
+            let _ = rpc.reply(id, IpcpResp::Err(e), &[]);
+        }
+    }
+}

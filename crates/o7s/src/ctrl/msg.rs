@@ -1,0 +1,378 @@
+//! The control messages between applications, `irm`, the IRMd and IPCPs.
+//!
+//! They are private to one host and one build (postcard over `SOCK_SEQPACKET`), so they need
+//! no cross-version stability; every decode is still checked because any local process can
+//! connect to the IRMd.
+
+use o7s_proto::{NameHash, QosSpec};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The kinds of IPC process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum IpcpKind {
+    Local,
+    EthLlc,
+    EthDix,
+    Udp4,
+    Udp6,
+    Unicast,
+    Broadcast,
+}
+
+impl IpcpKind {
+    pub const ALL: [IpcpKind; 7] = [
+        IpcpKind::Local,
+        IpcpKind::EthLlc,
+        IpcpKind::EthDix,
+        IpcpKind::Udp4,
+        IpcpKind::Udp6,
+        IpcpKind::Unicast,
+        IpcpKind::Broadcast,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            IpcpKind::Local => "local",
+            IpcpKind::EthLlc => "eth-llc",
+            IpcpKind::EthDix => "eth-dix",
+            IpcpKind::Udp4 => "udp4",
+            IpcpKind::Udp6 => "udp6",
+            IpcpKind::Unicast => "unicast",
+            IpcpKind::Broadcast => "broadcast",
+        }
+    }
+
+    /// Parse a type name as `irm` and the config file spell it.
+    pub fn parse(s: &str) -> Option<IpcpKind> {
+        IpcpKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+impl fmt::Display for IpcpKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Load-balancing policy of a name over the processes bound to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum LoadBalance {
+    #[default]
+    Spill,
+    RoundRobin,
+}
+
+impl LoadBalance {
+    pub fn name(self) -> &'static str {
+        match self {
+            LoadBalance::Spill => "spill",
+            LoadBalance::RoundRobin => "round-robin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LoadBalance> {
+        match s {
+            "spill" => Some(LoadBalance::Spill),
+            "round-robin" | "rr" => Some(LoadBalance::RoundRobin),
+            _ => None,
+        }
+    }
+}
+
+/// What a name is bound to, or unbound from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BindTarget {
+    /// A program (path or name on `PATH`); `auto` starts it on demand with `args`.
+    Program {
+        prog: String,
+        auto: bool,
+        args: Vec<String>,
+    },
+    Process {
+        pid: u32,
+    },
+    Ipcp {
+        name: String,
+    },
+}
+
+/// Where a name is registered: all IPCPs of a layer, or one IPCP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RegTarget {
+    Layer(String),
+    Ipcp(String),
+}
+
+/// A request from an application or `irm` to the IRMd. Each is answered by one [`IrmResp`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum IrmReq {
+    /// Sent once on a process's main connection; the connection then stays open for the
+    /// life of the process, and its close deallocates all flows of that process.
+    Announce {
+        prog: String,
+    },
+    IpcpCreate {
+        kind: IpcpKind,
+        name: String,
+    },
+    IpcpDestroy {
+        name: String,
+    },
+    IpcpBootstrap {
+        kind: IpcpKind,
+        name: String,
+        layer: String,
+        params: Vec<(String, String)>,
+        autobind: bool,
+    },
+    IpcpEnroll {
+        name: String,
+        kind: Option<IpcpKind>,
+        dst: Option<String>,
+        layer: Option<String>,
+        autobind: bool,
+    },
+    IpcpConnect {
+        name: String,
+        component: String,
+        dst: String,
+        qos: Option<String>,
+    },
+    IpcpDisconnect {
+        name: String,
+        component: String,
+        dst: String,
+    },
+    IpcpList,
+    Bind {
+        target: BindTarget,
+        name: String,
+    },
+    Unbind {
+        target: BindTarget,
+        name: String,
+    },
+    NameCreate {
+        name: String,
+        lb: LoadBalance,
+    },
+    NameDestroy {
+        name: String,
+    },
+    NameReg {
+        name: String,
+        targets: Vec<RegTarget>,
+    },
+    NameUnreg {
+        name: String,
+        targets: Vec<RegTarget>,
+    },
+    NameList,
+    FlowList,
+    /// Allocate a flow to `name`. Answered by [`IrmResp::Flow`] with the flow's fds.
+    FlowAlloc {
+        name: String,
+        qos: QosSpec,
+        timeout_ms: Option<u32>,
+    },
+    /// Wait for a flow to any name this process is bound to.
+    FlowAccept {
+        timeout_ms: Option<u32>,
+    },
+    FlowDealloc {
+        flow_id: u64,
+    },
+}
+
+/// The IRMd's answer to an [`IrmReq`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum IrmResp {
+    Ok,
+    Err(IrmError),
+    IpcpCreated { pid: u32 },
+    Ipcps(Vec<IpcpInfo>),
+    Names(Vec<NameInfo>),
+    Flows(Vec<FlowInfo>),
+    /// A flow: four fds ride along, in this order: shared memory, own wait eventfd, peer's
+    /// wait eventfd, liveness socket.
+    Flow(FlowGrant),
+}
+
+/// One side of a flow, as the IRMd hands it to a process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowGrant {
+    pub flow_id: u64,
+    /// 0 = side A (writes ring 0), 1 = side B.
+    pub side: u8,
+    /// For an allocated flow the QoS agreed; for an accepted flow the peer's request.
+    pub qos: QosSpec,
+    /// The name the flow was allocated to.
+    pub name: String,
+    /// The layer the flow runs over.
+    pub layer: String,
+    /// Largest packet the layer carries.
+    pub mtu: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpcpInfo {
+    pub name: String,
+    pub kind: IpcpKind,
+    pub pid: u32,
+    pub layer: Option<String>,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NameInfo {
+    pub name: String,
+    pub lb: LoadBalance,
+    pub programs: Vec<String>,
+    pub processes: Vec<u32>,
+    pub ipcps: Vec<String>,
+    /// Layers the name is registered in.
+    pub layers: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowInfo {
+    pub flow_id: u64,
+    pub name: String,
+    pub layer: String,
+    pub qos: String,
+    /// Pid of the allocating side and of the accepting side (0 when that side is an IPCP).
+    pub alloc_pid: u32,
+    pub accept_pid: u32,
+    pub state: String,
+}
+
+/// Everything that can go wrong in a control request, with what a user needs to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum IrmError {
+    #[error("name \"{name}\" is not registered in any layer reachable from this system; register it where its server runs: irm name reg {name} layer LAYER")]
+    NameNotFound { name: String },
+    #[error("name \"{name}\" does not exist; create it with: irm name create {name}")]
+    NoSuchName { name: String },
+    #[error("name \"{name}\" already exists")]
+    NameExists { name: String },
+    #[error("no IPCP named \"{name}\"; see: irm ipcp list")]
+    NoSuchIpcp { name: String },
+    #[error("an IPCP named \"{name}\" already exists")]
+    IpcpExists { name: String },
+    #[error("IPCP \"{name}\" is a {actual} IPCP, not {wanted}")]
+    IpcpKindMismatch {
+        name: String,
+        actual: String,
+        wanted: String,
+    },
+    #[error("no IPCP in layer \"{layer}\"; bootstrap one: irm ipcp bootstrap type local name NAME layer {layer}")]
+    NoSuchLayer { layer: String },
+    #[error("IPCP \"{name}\" is already bootstrapped in layer \"{layer}\"")]
+    AlreadyBootstrapped { name: String, layer: String },
+    #[error("IPCP \"{name}\" is not bootstrapped or enrolled in a layer yet")]
+    NotBootstrapped { name: String },
+    #[error("no process with pid {pid} is known to the IRMd (it must use the o7s library)")]
+    NoSuchProcess { pid: u32 },
+    #[error("\"{name}\" is not bound to {target}")]
+    NotBound { name: String, target: String },
+    #[error("bad parameter {key}={value}: {why}")]
+    BadParam {
+        key: String,
+        value: String,
+        why: String,
+    },
+    #[error("{what} is not supported yet by this o7s build")]
+    NotSupported { what: String },
+    #[error("could not start {prog}: {why}")]
+    SpawnFailed { prog: String, why: String },
+    #[error("IPCP \"{name}\" failed: {why}")]
+    IpcpFailed { name: String, why: String },
+    #[error("timed out")]
+    Timeout,
+    #[error("no process accepted the flow to \"{name}\" (bind a program with auto, or start a server: irm bind program PROG name {name} auto)")]
+    NoAcceptor { name: String },
+    #[error("this process is not bound to any name; bind it first: irm bind process PID name NAME")]
+    NotBoundToAnyName,
+    #[error("flow {flow_id} does not exist")]
+    NoSuchFlow { flow_id: u64 },
+    #[error("permission denied: {why}")]
+    Denied { why: String },
+    #[error("malformed request: {why}")]
+    BadRequest { why: String },
+    #[error("IRMd is shutting down")]
+    ShuttingDown,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Requests the IRMd sends to an IPCP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum IpcpReq {
+    Bootstrap {
+        layer: String,
+        params: Vec<(String, String)>,
+    },
+    Reg {
+        name: String,
+        hash: NameHash,
+    },
+    Unreg {
+        hash: NameHash,
+    },
+    /// Is `hash` reachable through this IPCP?
+    Query {
+        hash: NameHash,
+    },
+    /// Allocate a flow to `hash` for the application flow `flow_id`.
+    FlowAlloc {
+        flow_id: u64,
+        hash: NameHash,
+        qos: QosSpec,
+    },
+    FlowDealloc {
+        flow_id: u64,
+    },
+    Show,
+}
+
+/// Requests an IPCP sends to the IRMd.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum IpcpNote {
+    /// A flow request for `hash` arrived. For the local IPCP, `local_peer` names the
+    /// allocating flow, so the IRMd joins both applications to one pair of rings.
+    FlowReqArr {
+        hash: NameHash,
+        qos: QosSpec,
+        local_peer: Option<u64>,
+    },
+    /// The IPCP lost a flow (peer gone).
+    FlowDown { flow_id: u64 },
+}
+
+/// Answers between IRMd and IPCP, in either direction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum IpcpResp {
+    Ok,
+    Err(IrmError),
+    Bool(bool),
+    /// Bootstrap answer: the layer and its hash algorithm, and the IPCP's MTU.
+    Bootstrapped {
+        layer: String,
+        hash: o7s_proto::HashAlgo,
+        mtu: u32,
+    },
+    /// A flow was accepted on the IRMd side (answer to `FlowReqArr`).
+    FlowAccepted {
+        flow_id: u64,
+    },
+    Show(Vec<(String, String)>),
+}
+
+/// One datagram on an IRMd <-> IPCP connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum IpcpFrame {
+    Req { id: u64, body: IpcpReq },
+    Note { id: u64, body: IpcpNote },
+    Resp { id: u64, body: IpcpResp },
+}

@@ -1,0 +1,226 @@
+//! Both-ways request/answer over one IRMd <-> IPCP connection. A reader thread routes answers
+//! to their callers and hands each incoming request to the handler on a thread of its own, so a
+//! request that waits (a flow waiting for its acceptor) never stalls the connection.
+
+use super::msg::{IpcpFrame, IpcpNote, IpcpReq, IpcpResp};
+use super::wire::{self, WireError};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// An incoming request on an [`Rpc`] connection.
+#[derive(Debug)]
+pub enum Inbound {
+    Req {
+        id: u64,
+        body: IpcpReq,
+        fds: Vec<OwnedFd>,
+    },
+    Note {
+        id: u64,
+        body: IpcpNote,
+        fds: Vec<OwnedFd>,
+    },
+    /// The connection closed (peer exited or crashed).
+    Closed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    #[error("connection closed")]
+    Closed,
+    #[error("timed out waiting for an answer")]
+    Timeout,
+}
+
+type Pending = HashMap<u64, SyncSender<(IpcpResp, Vec<OwnedFd>)>>;
+
+/// One end of a request/answer connection.
+pub struct Rpc {
+    sock: OwnedFd,
+    next_id: AtomicU64,
+    pending: Mutex<Pending>,
+    closed: AtomicBool,
+}
+
+impl Rpc {
+    /// Start serving `sock`; `handler` is called on a new thread per inbound request and once
+    /// with [`Inbound::Closed`] when the connection ends.
+    pub fn start<H>(sock: OwnedFd, handler: H) -> std::io::Result<Arc<Rpc>>
+    where
+        H: Fn(&Arc<Rpc>, Inbound) + Send + Sync + 'static,
+    {
+        let rpc = Arc::new(Rpc {
+            sock,
+            next_id: AtomicU64::new(1),
+            pending: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+        });
+        let reader = rpc.clone();
+        let handler = Arc::new(handler);
+        std::thread::Builder::new()
+            .name("ctrl-rpc".into())
+            .spawn(move || reader.read_loop(handler))?;
+        Ok(rpc)
+    }
+
+    fn read_loop<H>(self: Arc<Self>, handler: Arc<H>)
+    where
+        H: Fn(&Arc<Rpc>, Inbound) + Send + Sync + 'static,
+    {
+        loop {
+            let frame = match wire::recv::<IpcpFrame>(self.sock.as_fd()) {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(WireError::Decode(e)) => {
+                    tracing::warn!("dropping malformed control frame: {e}");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!("control connection failed: {e}");
+                    break;
+                }
+            };
+            let (frame, fds) = frame;
+            let inbound = match frame {
+                IpcpFrame::Resp { id, body } => {
+                    let waiter = self.lock_pending().remove(&id);
+                    if let Some(tx) = waiter {
+                        let _ = tx.send((body, fds));
+                    }
+                    continue;
+                }
+                IpcpFrame::Req { id, body } => Inbound::Req { id, body, fds },
+                IpcpFrame::Note { id, body } => Inbound::Note { id, body, fds },
+            };
+            let me = self.clone();
+            let h = handler.clone();
+            let spawned = std::thread::Builder::new()
+                .name("ctrl-req".into())
+                .spawn(move || h(&me, inbound));
+            if let Err(e) = spawned {
+                tracing::error!("cannot start a request thread: {e}");
+            }
+        }
+        self.closed.store(true, Ordering::SeqCst);
+        // Fail every caller still waiting.
+        self.lock_pending().clear();
+        handler(&self, Inbound::Closed);
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    fn call(
+        &self,
+        make: impl FnOnce(u64) -> IpcpFrame,
+        fds: &[BorrowedFd<'_>],
+        timeout: Option<Duration>,
+    ) -> Result<(IpcpResp, Vec<OwnedFd>), RpcError> {
+        if self.is_closed() {
+            return Err(RpcError::Closed);
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = sync_channel(1);
+        self.lock_pending().insert(id, tx);
+        if let Err(e) = wire::send(self.sock.as_fd(), &make(id), fds) {
+            self.lock_pending().remove(&id);
+            return Err(e.into());
+        }
+        let got = match timeout {
+            Some(t) => rx.recv_timeout(t).map_err(|e| match e {
+                RecvTimeoutError::Timeout => RpcError::Timeout,
+                RecvTimeoutError::Disconnected => RpcError::Closed,
+            }),
+            None => rx.recv().map_err(|_| RpcError::Closed),
+        };
+        if got.is_err() {
+            self.lock_pending().remove(&id);
+        }
+        got
+    }
+
+    /// Send a request (IRMd -> IPCP) and wait for its answer.
+    pub fn request(
+        &self,
+        body: IpcpReq,
+        fds: &[BorrowedFd<'_>],
+        timeout: Option<Duration>,
+    ) -> Result<(IpcpResp, Vec<OwnedFd>), RpcError> {
+        self.call(|id| IpcpFrame::Req { id, body }, fds, timeout)
+    }
+
+    /// Send a note (IPCP -> IRMd) and wait for its answer.
+    pub fn notify(
+        &self,
+        body: IpcpNote,
+        fds: &[BorrowedFd<'_>],
+        timeout: Option<Duration>,
+    ) -> Result<(IpcpResp, Vec<OwnedFd>), RpcError> {
+        self.call(|id| IpcpFrame::Note { id, body }, fds, timeout)
+    }
+
+    /// Answer inbound request `id`.
+    pub fn reply(&self, id: u64, body: IpcpResp, fds: &[BorrowedFd<'_>]) -> Result<(), RpcError> {
+        wire::send(self.sock.as_fd(), &IpcpFrame::Resp { id, body }, fds)?;
+        Ok(())
+    }
+
+    /// Close the connection for both directions (the peer sees EOF).
+    pub fn shutdown(&self) {
+        let _ = rustix::net::shutdown(&self.sock, rustix::net::Shutdown::Both);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+
+    #[test]
+    fn request_and_note_both_ways() {
+        let (a, b) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .expect("socketpair");
+        // Side b answers every request with Bool(true), and while doing so sends a note back.
+        let ipcp = Rpc::start(b, |rpc, inb| {
+            if let Inbound::Req { id, .. } = inb {
+                let r = rpc.notify(IpcpNote::FlowDown { flow_id: 7 }, &[], None);
+                assert!(matches!(r, Ok((IpcpResp::Ok, _))));
+                rpc.reply(id, IpcpResp::Bool(true), &[]).expect("reply");
+            }
+        })
+        .expect("start");
+        let irmd = Rpc::start(a, |rpc, inb| {
+            if let Inbound::Note { id, .. } = inb {
+                rpc.reply(id, IpcpResp::Ok, &[]).expect("reply");
+            }
+        })
+        .expect("start");
+        let (resp, _) = irmd
+            .request(
+                IpcpReq::Query {
+                    hash: o7s_proto::HashAlgo::default().hash("x"),
+                },
+                &[],
+                Some(Duration::from_secs(5)),
+            )
+            .expect("answer");
+        assert_eq!(resp, IpcpResp::Bool(true));
+        ipcp.shutdown();
+    }
+}

@@ -1,0 +1,157 @@
+//! One control message per `SOCK_SEQPACKET` datagram, postcard-encoded, with file descriptors
+//! as `SCM_RIGHTS` ancillary data. The one codec of every local control message.
+
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::net::{
+    recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+
+/// Largest control datagram.
+pub const MAX_MSG: usize = 64 * 1024;
+/// Most file descriptors in one control datagram.
+pub const MAX_FDS: usize = 8;
+
+/// Errors of the control transport.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("control socket: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("malformed control message: {0}")]
+    Decode(#[from] postcard::Error),
+    #[error("control message truncated")]
+    Truncated,
+    #[error("too many file descriptors in a control message")]
+    TooManyFds,
+}
+
+impl From<rustix::io::Errno> for WireError {
+    fn from(e: rustix::io::Errno) -> Self {
+        WireError::Io(e.into())
+    }
+}
+
+/// Send `msg` with `fds` attached as one datagram.
+pub fn send<T: Serialize>(
+    sock: BorrowedFd<'_>,
+    msg: &T,
+    fds: &[BorrowedFd<'_>],
+) -> Result<(), WireError> {
+    if fds.len() > MAX_FDS {
+        return Err(WireError::TooManyFds);
+    }
+    let bytes = postcard::to_stdvec(msg)?;
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut anc = SendAncillaryBuffer::new(&mut space);
+    if !fds.is_empty() && !anc.push(SendAncillaryMessage::ScmRights(fds)) {
+        return Err(WireError::TooManyFds);
+    }
+    loop {
+        match sendmsg(sock, &[IoSlice::new(&bytes)], &mut anc, SendFlags::NOSIGNAL) {
+            Ok(_) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Receive one datagram: `Ok(None)` when the peer closed the connection. Received fds are
+/// owned (and closed on drop) even when the payload fails to decode.
+pub fn recv<T: DeserializeOwned>(
+    sock: BorrowedFd<'_>,
+) -> Result<Option<(T, Vec<OwnedFd>)>, WireError> {
+    let mut buf = vec![0u8; MAX_MSG];
+    let Some((n, fds)) = recv_raw(sock, &mut buf)? else {
+        return Ok(None);
+    };
+    let msg = postcard::from_bytes(&buf[..n])?;
+    Ok(Some((msg, fds)))
+}
+
+/// Receive one datagram's raw bytes and fds; `Ok(None)` on orderly close.
+pub fn recv_raw(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+) -> Result<Option<(usize, Vec<OwnedFd>)>, WireError> {
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut anc = RecvAncillaryBuffer::new(&mut space);
+    let r = loop {
+        match recvmsg(
+            sock,
+            &mut [IoSliceMut::new(buf)],
+            &mut anc,
+            RecvFlags::CMSG_CLOEXEC,
+        ) {
+            Ok(r) => break r,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::CONNRESET) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let mut fds = Vec::new();
+    for m in anc.drain() {
+        if let RecvAncillaryMessage::ScmRights(rights) = m {
+            fds.extend(rights);
+        }
+    }
+    if r.flags.contains(rustix::net::ReturnFlags::TRUNC)
+        || r.flags.contains(rustix::net::ReturnFlags::CTRUNC)
+    {
+        return Err(WireError::Truncated);
+    }
+    if r.bytes == 0 && fds.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((r.bytes, fds)))
+}
+
+/// Borrow a slice of owned fds.
+pub fn borrow_all(fds: &[OwnedFd]) -> Vec<BorrowedFd<'_>> {
+    fds.iter().map(|f| f.as_fd()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctrl::msg::{IrmReq, IrmResp};
+    use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+
+    fn pair() -> (OwnedFd, OwnedFd) {
+        socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .expect("socketpair")
+    }
+
+    #[test]
+    fn round_trip_with_fds() {
+        let (a, b) = pair();
+        let (x, _y) = pair();
+        let req = IrmReq::NameCreate {
+            name: "oping.server".into(),
+            lb: Default::default(),
+        };
+        send(a.as_fd(), &req, &[x.as_fd()]).expect("send");
+        let (got, fds): (IrmReq, _) = recv(b.as_fd()).expect("recv").expect("msg");
+        assert_eq!(got, req);
+        assert_eq!(fds.len(), 1);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let (a, b) = pair();
+        rustix::io::write(&a, &[0xff, 0xff, 0xff, 0xff, 0x01]).expect("write");
+        let r: Result<Option<(IrmResp, _)>, _> = recv(b.as_fd());
+        assert!(r.is_err());
+        drop(a);
+        let r: Option<(IrmResp, _)> = recv(b.as_fd()).expect("eof");
+        assert!(r.is_none());
+    }
+}

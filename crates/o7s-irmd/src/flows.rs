@@ -129,7 +129,7 @@ impl Irmd {
                     if let Some(f) = g.flows.get_mut(&flow_id) {
                         f.state = FlowState::Allocated;
                     }
-                    info!(flow = flow_id, "Allocated flow {flow_id} to {name} for process {pid}.");
+                    info!(flow = flow_id, "Allocated flow to {name} for process {pid}.");
                     return Ok((IrmResp::Flow(d.grant), d.fds));
                 }
                 _ => Err(IrmError::IpcpFailed {
@@ -241,7 +241,10 @@ impl Irmd {
     pub(crate) fn flow_accept(&self, pid: u32, deadline: Option<Instant>) -> Answer {
         let mut g = self.lock();
         match g.procs.get_mut(&pid) {
-            Some(p) => p.accepting += 1,
+            Some(p) => {
+                p.accepting += 1;
+                p.listener = true;
+            }
             None => {
                 return Err(IrmError::BadRequest {
                     why: format!("process {pid} has not announced itself"),
@@ -256,7 +259,7 @@ impl Irmd {
             if let Some(d) = p.inbox.pop_front() {
                 p.accepting = p.accepting.saturating_sub(1);
                 let id = d.grant.flow_id;
-                info!(flow = id, "Flow {id} to {} accepted by process {pid}.", d.grant.name);
+                info!(flow = id, "Flow to {} accepted by process {pid}.", d.grant.name);
                 return Ok((IrmResp::Flow(d.grant), d.fds));
             }
             if g.shutting_down {
@@ -286,7 +289,7 @@ impl Irmd {
         }
         if let Some(mut f) = g.flows.remove(&flow_id) {
             f.kill();
-            info!(flow = flow_id, "Deallocated flow {flow_id} ({}).", f.name);
+            info!(flow = flow_id, "Deallocated flow to {}.", f.name);
         }
         drop(g);
         self.notify();
@@ -308,7 +311,7 @@ impl Irmd {
     pub fn flow_down(&self, flow_id: u64) {
         if let Some(mut f) = self.lock().flows.remove(&flow_id) {
             f.kill();
-            info!(flow = flow_id, "Flow {flow_id} ({}) went down.", f.name);
+            info!(flow = flow_id, "Flow to {} went down.", f.name);
         }
         self.notify();
     }

@@ -81,6 +81,7 @@ impl Irmd {
                 g.procs.entry(pid).or_insert(Proc {
                     prog: base_name(&prog).to_string(),
                     accepting: 0,
+                    listener: false,
                     inbox: VecDeque::new(),
                 });
                 drop(g);

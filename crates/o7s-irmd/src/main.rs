@@ -10,10 +10,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tracing::{error, info};
 
-/// The o7s IPC Resource Manager daemon: one per system. Its run directory is $O7S_RUNDIR
-/// (default /run/o7s as root, else $XDG_RUNTIME_DIR/o7s).
+/// The o7s IPC Resource Manager daemon: one per system.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    after_help = "Run directory: $O7S_RUNDIR, default /run/o7s as root, else $XDG_RUNTIME_DIR/o7s.\n\
+                  Stop with SIGINT or SIGTERM: IPCPs are stopped and every flow is taken down."
+)]
 struct Args {
     /// Log to standard output (in the prototype's `==PID== irmd(II): ...` format).
     #[arg(long)]

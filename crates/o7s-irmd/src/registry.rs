@@ -81,6 +81,9 @@ pub struct Proc {
     pub prog: String,
     /// Accept calls waiting right now.
     pub accepting: usize,
+    /// Has called accept at least once: only such processes of a bound program are servers
+    /// (a client run of the same program is not).
+    pub listener: bool,
     /// Flows waiting for an accept.
     pub inbox: VecDeque<Delivery>,
 }
@@ -204,7 +207,7 @@ impl Registry {
             .procs
             .iter()
             .filter(|(pid, p)| {
-                !out.contains(pid) && n.progs.iter().any(|b| b.base() == p.prog)
+                !out.contains(pid) && p.listener && n.progs.iter().any(|b| b.base() == p.prog)
             })
             .map(|(pid, _)| *pid)
             .collect();
@@ -294,6 +297,7 @@ mod tests {
         Proc {
             prog: prog.into(),
             accepting: 1,
+            listener: true,
             inbox: VecDeque::new(),
         }
     }

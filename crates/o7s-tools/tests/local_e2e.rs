@@ -28,8 +28,14 @@ fn tutorial_with_auto_started_server() {
         .expect("oping");
     let t = text(&out);
     assert!(out.status.success(), "oping failed: {t}\n{}", sys.log());
-    assert!(t.contains("Pinging oping.server with 64 bytes of data (1000 packets):"), "{t}");
-    assert!(t.contains("1000 packets transmitted, 1000 received, 0 out-of-order, 0% packet loss"), "{t}");
+    assert!(
+        t.contains("Pinging oping.server with 64 bytes of data (1000 packets):"),
+        "{t}"
+    );
+    assert!(
+        t.contains("1000 packets transmitted, 1000 received, 0 out-of-order, 0% packet loss"),
+        "{t}"
+    );
     assert!(t.contains("rtt min/avg/max/mdev = "), "{t}");
     // The flow was deallocated when oping exited.
     let ok = wait_for(Duration::from_secs(5), || {
@@ -70,7 +76,10 @@ fn unregistered_name_fails_at_once() {
     let t = text(&out);
     assert!(!out.status.success());
     assert!(t.contains("not registered"), "{t}");
-    assert!(t.contains("irm name reg nobody.here"), "the error says how to fix it: {t}");
+    assert!(
+        t.contains("irm name reg nobody.here"),
+        "the error says how to fix it: {t}"
+    );
     assert!(took < Duration::from_secs(2), "took {took:?}");
 }
 
@@ -79,7 +88,13 @@ fn garbage_on_the_irmd_socket_is_refused() {
     use std::io::Write;
     let sys = System::start();
     sys.irm_ok("ipcp bootstrap type local name lo layer lo");
-    for junk in [&b""[..], b"\x00", b"\xff\xff\xff\xff\xff", b"\x05\x01", &[0x41; 70000]] {
+    for junk in [
+        &b""[..],
+        b"\x00",
+        b"\xff\xff\xff\xff\xff",
+        b"\x05\x01",
+        &[0x41; 70000],
+    ] {
         // SOCK_SEQPACKET via the raw API is not in std; use a helper binary-free approach:
         // socat is not assumed, so speak through the library's own wire module.
         let sock = rustix::net::socket(
@@ -131,7 +146,11 @@ fn server_killed_mid_ping_takes_the_flow_down() {
     assert!(text(&out).contains("down"), "{}", text(&out));
     assert!(noticed < Duration::from_secs(2), "took {noticed:?}");
     assert!(!sys.irm_ok("flow list --json").contains("flow_id"));
-    assert_eq!(System::memfds_of(sys.irmd_pid()), 0, "the IRMd keeps no ring");
+    assert_eq!(
+        System::memfds_of(sys.irmd_pid()),
+        0,
+        "the IRMd keeps no ring"
+    );
 }
 
 #[test]
@@ -154,7 +173,9 @@ fn killed_ipcp_leaves_the_list_and_its_flows_go_down() {
     let list = sys.irm_ok("ipcp list --json");
     let v: serde_json::Value = serde_json::from_str(&list).expect("json");
     let pid = v[0]["pid"].as_u64().expect("pid");
-    let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status();
     let gone = wait_for(Duration::from_secs(5), || {
         !sys.irm_ok("ipcp list").contains("lo")
     });
@@ -173,7 +194,11 @@ fn irm_errors_are_clear() {
     let sys = System::start();
     let out = sys.irm("ipcp destroy name nosuch");
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).contains("no IPCP named \"nosuch\""), "{}", text(&out));
+    assert!(
+        text(&out).contains("no IPCP named \"nosuch\""),
+        "{}",
+        text(&out)
+    );
     let out = sys.irm("ipcp bootstrap type frobnicate name x layer y");
     assert!(!out.status.success());
     assert!(text(&out).contains("unknown IPCP type"), "{}", text(&out));
@@ -181,7 +206,11 @@ fn irm_errors_are_clear() {
     assert!(!out.status.success());
     let out = sys.irm("name reg foo layer nolayer");
     assert!(!out.status.success());
-    assert!(text(&out).contains("no IPCP in layer \"nolayer\""), "{}", text(&out));
+    assert!(
+        text(&out).contains("no IPCP in layer \"nolayer\""),
+        "{}",
+        text(&out)
+    );
     // No IRMd at all.
     let empty = tempfile::tempdir().expect("tempdir");
     let out = sys

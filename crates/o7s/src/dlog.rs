@@ -45,6 +45,7 @@ pub fn init(prog: &str, stdout: bool, verbose: bool) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(false)
         .event_format(fmt);
     let _ = if stdout {
         builder.with_writer(std::io::stdout).try_init()

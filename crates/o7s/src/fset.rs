@@ -130,7 +130,7 @@ impl FlowSet {
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<Event>, Error> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut out = Vec::new();
-        let mut events = epoll::EventVec::with_capacity(64);
+        let mut events: Vec<epoll::Event> = Vec::with_capacity(64);
         loop {
             self.ready(&mut out);
             if !out.is_empty() {
@@ -149,8 +149,8 @@ impl FlowSet {
                 }
             }
             if !busy {
-                let ms = match deadline {
-                    None => -1,
+                let ts = match deadline {
+                    None => None,
                     Some(d) => {
                         let left = d.saturating_duration_since(Instant::now());
                         if left.is_zero() {
@@ -159,11 +159,16 @@ impl FlowSet {
                             }
                             return Ok(out);
                         }
-                        i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX)
+                        Some(rustix::time::Timespec {
+                            tv_sec: left.as_secs() as i64,
+                            tv_nsec: i64::from(left.subsec_nanos()),
+                        })
                     }
                 };
-                match epoll::wait(&self.epoll, &mut events, ms) {
-                    Ok(()) | Err(rustix::io::Errno::INTR) => {}
+                events.clear();
+                let spare = rustix::buffer::spare_capacity(&mut events);
+                match epoll::wait(&self.epoll, spare, ts.as_ref()) {
+                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
                     Err(e) => return Err(std::io::Error::from(e).into()),
                 }
             }

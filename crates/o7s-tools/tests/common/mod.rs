@@ -141,7 +141,11 @@ impl Drop for System {
                 .arg("-TERM")
                 .arg(c.id().to_string())
                 .status();
-            if wait_for(Duration::from_secs(5), || matches!(c.try_wait(), Ok(Some(_)))).is_none() {
+            if wait_for(Duration::from_secs(5), || {
+                matches!(c.try_wait(), Ok(Some(_)))
+            })
+            .is_none()
+            {
                 let _ = c.kill();
                 let _ = c.wait();
             }

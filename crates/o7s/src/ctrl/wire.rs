@@ -155,3 +155,26 @@ mod tests {
         assert!(r.is_none());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use crate::ctrl::msg::{IpcpFrame, IrmReq, IrmResp};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The decoder of bytes from another process never panics.
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = postcard::from_bytes::<IrmReq>(&data);
+            let _ = postcard::from_bytes::<IrmResp>(&data);
+            let _ = postcard::from_bytes::<IpcpFrame>(&data);
+        }
+
+        #[test]
+        fn alloc_round_trip(name in "[a-z.]{1,40}", t in proptest::option::of(any::<u32>())) {
+            let m = IrmReq::FlowAlloc { name, qos: o7s_proto::QosSpec::DATA, timeout_ms: t };
+            let b = postcard::to_stdvec(&m).expect("encode");
+            prop_assert_eq!(postcard::from_bytes::<IrmReq>(&b).ok(), Some(m));
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! The real endpoint: maps a flow's memfd and runs a [`Duplex`] over eventfds.
+
+use crate::data::{CtlRef, Data};
+use crate::duplex::Duplex;
+use crate::fdwait::FdWait;
+use crate::layout::{ctl_off, Geometry, HEADER_LEN};
+use crate::ring::{Ring, RingCtl, RxState, TxState};
+use crate::sync::Ordering;
+use crate::{RingConfig, ShmError, Side};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{MemfdFlags, SealFlags};
+use rustix::mm::{MapFlags, ProtFlags};
+use std::ffi::c_void;
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+/// Create and initialise a new flow region; returns the memfd (close-on-exec).
+///
+/// The region is sealed against shrinking and growing, so a process it is handed to cannot
+/// make the other's mapping fault.
+pub fn create_flow_mem(cfg: &RingConfig) -> Result<OwnedFd, ShmError> {
+    let g = Geometry::from_config(cfg)?;
+    let fd = rustix::fs::memfd_create("o7s-flow", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+    rustix::fs::ftruncate(&fd, g.total_len() as u64)?;
+    let h = g.encode();
+    let n = rustix::io::pwrite(&fd, &h, 0)?;
+    if n != h.len() {
+        return Err(ShmError::Io(std::io::Error::other(
+            "short write of flow header",
+        )));
+    }
+    rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)?;
+    Ok(fd)
+}
+
+/// A new eventfd for an endpoint to sleep on (`EFD_NONBLOCK | EFD_CLOEXEC`).
+pub fn new_eventfd() -> Result<OwnedFd, ShmError> {
+    use rustix::event::{eventfd, EventfdFlags};
+    Ok(eventfd(0, EventfdFlags::NONBLOCK | EventfdFlags::CLOEXEC)?)
+}
+
+/// A connected liveness pair (`SOCK_SEQPACKET`, close-on-exec): one end per endpoint. Closing
+/// one end, or `shutdown()` on either by any holder, makes the other report the flow down.
+pub fn liveness_pair() -> Result<(OwnedFd, OwnedFd), ShmError> {
+    use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+    Ok(socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?)
+}
+
+/// The spin time before sleeping: `O7S_SPIN_US` (microseconds, 0 disables) or 50 µs.
+pub fn default_spin() -> Duration {
+    let us = std::env::var("O7S_SPIN_US")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(50);
+    Duration::from_micros(us)
+}
+
+/// An owned `MAP_SHARED` mapping, unmapped on drop.
+struct Mapping {
+    ptr: NonNull<c_void>,
+    len: usize,
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` came from a successful mmap and are unmapped exactly once, here;
+        // `Endpoint` drops its `Duplex` (every pointer into the mapping) before the mapping.
+        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr(), self.len) };
+    }
+}
+
+/// One end of a flow: writes one ring of the shared region, reads the other.
+///
+/// `Send + Sync`: reads from several threads are serialised among themselves, so are writes;
+/// one thread may read while another writes.
+///
+/// ```
+/// use o7s_shm::*;
+/// let mem = create_flow_mem(&RingConfig::default())?;
+/// let (la, lb) = liveness_pair()?;
+/// let (ea, eb) = (new_eventfd()?, new_eventfd()?);
+/// let a = Endpoint::new(mem.try_clone()?, Side::A, ea.try_clone()?, eb.try_clone()?, la)?;
+/// let b = Endpoint::new(mem, Side::B, eb, ea, lb)?;
+/// a.write(b"hello", None)?;
+/// let mut buf = [0u8; 64];
+/// let n = b.read(&mut buf, None)?;
+/// assert_eq!(&buf[..n], b"hello");
+/// # Ok::<(), o7s_shm::ShmError>(())
+/// ```
+pub struct Endpoint {
+    // Field order matters: `inner` points into `_map` and must be dropped first.
+    inner: Duplex<FdWait>,
+    _map: Mapping,
+    geometry: Geometry,
+}
+
+// SAFETY: the raw pointers in `Duplex`'s rings point into `_map`, which lives as long as the
+// endpoint and is never remapped; every access to the shared bytes goes through atomics or is
+// serialised by the per-direction mutexes (see `Duplex`).
+unsafe impl Send for Endpoint {}
+// SAFETY: as for `Send`: shared access is atomic or behind the per-direction mutexes.
+unsafe impl Sync for Endpoint {}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("capacity", &self.geometry.capacity)
+            .field("headroom", &self.geometry.headroom)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// Map the region and become `side` of the flow.
+    ///
+    /// The memfd may come from an untrusted process: the header is checked against the file
+    /// size and the memfd must be sealed against shrinking; a bad region is `BadRegion`.
+    /// `own_wait` is the eventfd this endpoint sleeps on, `peer_wait` the peer's, `live` this
+    /// endpoint's end of the liveness pair.
+    pub fn new(
+        mem: OwnedFd,
+        side: Side,
+        own_wait: OwnedFd,
+        peer_wait: OwnedFd,
+        live: OwnedFd,
+    ) -> Result<Endpoint, ShmError> {
+        let st = rustix::fs::fstat(&mem)?;
+        let file_len =
+            u64::try_from(st.st_size).map_err(|_| ShmError::BadRegion("negative size".into()))?;
+        let mut h = [0u8; HEADER_LEN];
+        let n = rustix::io::pread(&mem, &mut h, 0)?;
+        if n != HEADER_LEN {
+            return Err(ShmError::BadRegion(format!(
+                "region of {file_len} bytes has no header"
+            )));
+        }
+        let g = Geometry::decode(&h, file_len)?;
+        let seals = rustix::fs::fcntl_get_seals(&mem)
+            .map_err(|e| ShmError::BadRegion(format!("not a sealed memfd: {e}")))?;
+        if !seals.contains(SealFlags::SHRINK) {
+            return Err(ShmError::BadRegion(
+                "memfd is not sealed against shrinking".into(),
+            ));
+        }
+        let len = g.total_len();
+        // SAFETY: a fresh shared mapping chosen by the kernel (null hint), of a file we just
+        // checked to be exactly `len` bytes and sealed so it cannot shrink under us (no SIGBUS).
+        let p = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                &mem,
+                0,
+            )?
+        };
+        let map = Mapping {
+            ptr: NonNull::new(p).ok_or_else(|| ShmError::BadRegion("mmap returned null".into()))?,
+            len,
+        };
+        drop(mem);
+        let base = map.ptr.as_ptr().cast::<u8>();
+        let at = |off: usize| {
+            // In bounds (`off < len`), so never null; `wrapping_add` keeps this safe code.
+            NonNull::new(base.wrapping_add(off)).ok_or_else(|| ShmError::BadRegion("null".into()))
+        };
+        let ring = |i: usize| -> Result<Ring, ShmError> {
+            let ctl = at(ctl_off(i))?.cast::<RingCtl>();
+            // SAFETY: `ctl_off(i)` is 128-byte aligned and `ctl_off(1) + size_of::<RingCtl>()`
+            // is below `DATA_OFF`, inside the page-aligned mapping; it outlives the ring
+            // (field order of `Endpoint`).
+            let ctl = unsafe { CtlRef::new(ctl) };
+            let data = at(g.data_off(i))?;
+            // SAFETY: data area `i` is `capacity` bytes at a page-aligned offset, inside the
+            // mapping of `DATA_OFF + 2 * capacity` bytes, disjoint from the other ring's area.
+            let data = unsafe { Data::new(data, g.capacity) };
+            Ok(Ring::new(ctl, data, g.headroom))
+        };
+        let (tx, rx) = match side {
+            Side::A => (ring(0)?, ring(1)?),
+            Side::B => (ring(1)?, ring(0)?),
+        };
+        // Our own positions: zero in a fresh region; loaded so that a re-mapped endpoint
+        // continues. They must be record-aligned; everything else is checked at use.
+        let tail = tx.ctl().tail.0.load(Ordering::Acquire);
+        let head = rx.ctl().head.0.load(Ordering::Acquire);
+        if !tail.is_multiple_of(8) || !head.is_multiple_of(8) {
+            return Err(ShmError::BadRegion("misaligned ring position".into()));
+        }
+        let wait = FdWait {
+            own: own_wait,
+            peer: peer_wait,
+            live,
+        };
+        Ok(Endpoint {
+            inner: Duplex::new(
+                tx,
+                rx,
+                TxState::new(tail),
+                RxState::new(head),
+                wait,
+                default_spin(),
+            ),
+            _map: map,
+            geometry: g,
+        })
+    }
+
+    /// Set how long a blocking call spins before it sleeps (default: [`default_spin`]).
+    pub fn set_spin(&mut self, spin: Duration) {
+        self.inner.set_spin(spin);
+    }
+
+    /// Ring capacity in bytes (per direction).
+    pub fn capacity(&self) -> usize {
+        self.geometry.capacity
+    }
+
+    /// Largest payload accepted (a quarter of the ring minus record overhead).
+    pub fn max_packet(&self) -> usize {
+        self.inner.max_packet()
+    }
+
+    /// Bytes reserved in front of each payload for lower-layer headers.
+    pub fn headroom(&self) -> usize {
+        self.inner.headroom()
+    }
+
+    /// Write one packet without blocking: `WouldBlock` if the ring is full (backpressure, the
+    /// packet is not queued), `TooBig` above [`max_packet`](Self::max_packet), `Down` if the
+    /// flow is down (checked from a cached flag, and by polling every 1024 packets or when full).
+    pub fn try_write(&self, payload: &[u8]) -> Result<(), ShmError> {
+        self.inner.try_write(payload)
+    }
+
+    /// Write one packet, blocking (spin, then sleep) until there is space, the flow is
+    /// down, or `deadline` passes (`Timeout`).
+    pub fn write(&self, payload: &[u8], deadline: Option<Instant>) -> Result<(), ShmError> {
+        self.inner.write(payload, deadline)
+    }
+
+    /// Zero-copy write: reserve a record for `len` payload bytes and let `f` fill it.
+    ///
+    /// `f` gets `headroom() + len` bytes: the headroom (writable, e.g. for a lower-layer
+    /// header) followed by the payload at offset [`headroom`](Self::headroom). With the default
+    /// headroom of 0 that is exactly the payload. The record is committed when `f` returns.
+    pub fn try_write_with(&self, len: usize, f: impl FnOnce(&mut [u8])) -> Result<(), ShmError> {
+        self.inner.try_write_with(len, f)
+    }
+
+    /// Like [`try_write_with`](Self::try_write_with), but `f` returns how many payload bytes
+    /// it used (at most `max_len`), e.g. after receiving a datagram straight into the ring.
+    pub fn try_write_with_trim(
+        &self,
+        max_len: usize,
+        f: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<(), ShmError> {
+        self.inner.try_write_with_trim(max_len, f)
+    }
+
+    /// Read one packet without blocking: its length, `WouldBlock` if none is queued,
+    /// `BufferTooSmall { needed }` (the packet stays queued), `Down` only when empty and down,
+    /// `Corrupt` if the peer broke the ring (the endpoint is then down).
+    pub fn try_read(&self, buf: &mut [u8]) -> Result<usize, ShmError> {
+        self.inner.try_read(buf)
+    }
+
+    /// Read one packet, blocking (spin, then sleep on the own eventfd and the liveness fd)
+    /// until one arrives, the flow is down and drained (`Down`), or `deadline` (`Timeout`).
+    pub fn read(&self, buf: &mut [u8], deadline: Option<Instant>) -> Result<usize, ShmError> {
+        self.inner.read(buf, deadline)
+    }
+
+    /// Zero-copy read: `f` gets the record's headroom and payload (mutable, e.g. to prepend a
+    /// header in place) and the payload offset in it; the packet is released when `f` returns.
+    /// The bytes come from the peer: treat them as untrusted input.
+    pub fn try_read_with<R>(&self, f: impl FnOnce(&mut [u8], usize) -> R) -> Result<R, ShmError> {
+        self.inner.try_read_with(f)
+    }
+
+    /// A packet is waiting (a hint; a concurrent reader may take it).
+    pub fn rx_ready(&self) -> bool {
+        self.inner.rx_ready()
+    }
+
+    /// A packet of `len` payload bytes would fit now.
+    pub fn tx_space(&self, len: usize) -> bool {
+        self.inner.tx_space(len)
+    }
+
+    /// The flow is down: the liveness fd reports hang-up (peer closed it, or someone called
+    /// `shutdown()` on the pair), or the ring was found corrupt. Non-blocking.
+    pub fn is_down(&self) -> bool {
+        self.inner.is_down()
+    }
+
+    /// For callers that wait on [`wait_fd`](Self::wait_fd) with their own epoll: announce that
+    /// we are about to sleep waiting for a packet (`rx`) and/or for room for `tx_len` bytes.
+    /// Returns `false` if that is already available (then do not sleep). After waking call
+    /// [`drain_wakeups`](Self::drain_wakeups) and retry. Do not mix with blocking
+    /// [`read`](Self::read)/[`write`](Self::write) of the same endpoint on other threads.
+    pub fn arm(&self, rx: bool, tx_len: Option<usize>) -> bool {
+        self.inner.arm(rx, tx_len)
+    }
+
+    /// Withdraw an [`arm`](Self::arm).
+    pub fn disarm(&self) {
+        self.inner.disarm()
+    }
+
+    /// Reset the own eventfd counter (non-blocking).
+    pub fn drain_wakeups(&self) {
+        self.inner.drain_wakeups()
+    }
+
+    /// The own eventfd, readable when the peer woke us.
+    pub fn wait_fd(&self) -> BorrowedFd<'_> {
+        self.inner.wait().own.as_fd()
+    }
+
+    /// This endpoint's liveness fd: hang-up (`POLLHUP`/`POLLRDHUP`, or readable with EOF)
+    /// means the flow is down.
+    pub fn live_fd(&self) -> BorrowedFd<'_> {
+        self.inner.wait().live.as_fd()
+    }
+}

@@ -1,0 +1,112 @@
+//! [`Wait`] over file descriptors: the own eventfd, the peer's eventfd, the liveness socket.
+
+use crate::duplex::{Slept, Wait};
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::io::Errno;
+use rustix::net::{recv, RecvFlags};
+use std::time::Instant;
+
+pub(crate) struct FdWait {
+    pub(crate) own: OwnedFd,
+    pub(crate) peer: OwnedFd,
+    pub(crate) live: OwnedFd,
+}
+
+const DOWN: PollFlags = PollFlags::HUP
+    .union(PollFlags::RDHUP)
+    .union(PollFlags::ERR)
+    .union(PollFlags::NVAL);
+
+impl FdWait {
+    /// Interpret the liveness fd's poll result; drains stray bytes so it is not readable again.
+    fn live_says_down(&self, revents: PollFlags) -> bool {
+        if revents.intersects(DOWN) {
+            return true;
+        }
+        if revents.contains(PollFlags::IN) {
+            let mut b = [0u8; 64];
+            return match recv(&self.live, &mut b, RecvFlags::DONTWAIT) {
+                Ok((_, 0)) => true,
+                Ok(_) => false,
+                Err(Errno::AGAIN | Errno::INTR) => false,
+                Err(_) => true,
+            };
+        }
+        false
+    }
+}
+
+fn eventfd_add(fd: impl AsFd) {
+    // EAGAIN means the counter is saturated: the sleeper will wake anyway.
+    let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+}
+
+impl Wait for FdWait {
+    fn notify_peer(&self) {
+        eventfd_add(&self.peer);
+    }
+
+    fn notify_self(&self) {
+        eventfd_add(&self.own);
+    }
+
+    fn sleep(&self, deadline: Option<Instant>) -> Slept {
+        let timeout = match deadline {
+            None => None,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Slept::Timeout;
+                }
+                // Round up so we do not wake just before the deadline and spin.
+                let ns = left.subsec_nanos() + 999;
+                Some(Timespec {
+                    tv_sec: left.as_secs().try_into().unwrap_or(i64::MAX)
+                        + i64::from(ns / 1_000_000_000),
+                    tv_nsec: (ns % 1_000_000_000).into(),
+                })
+            }
+        };
+        let mut fds = [
+            PollFd::new(&self.own, PollFlags::IN),
+            PollFd::new(&self.live, PollFlags::IN | PollFlags::RDHUP),
+        ];
+        match poll(&mut fds, timeout.as_ref()) {
+            Ok(0) => Slept::Timeout,
+            Ok(_) => {
+                if self.live_says_down(fds[1].revents()) {
+                    Slept::Down
+                } else {
+                    Slept::Woken
+                }
+            }
+            // EINTR: let the caller re-check and sleep again. Other errors cannot happen
+            // with valid fds; report them as a wake-up for the same reason.
+            Err(_) => Slept::Woken,
+        }
+    }
+
+    fn drain(&self) -> u64 {
+        let mut b = [0u8; 8];
+        match rustix::io::read(&self.own, &mut b) {
+            Ok(8) => u64::from_ne_bytes(b),
+            _ => 0,
+        }
+    }
+
+    fn poll_down(&self) -> bool {
+        let mut fds = [PollFd::new(&self.live, PollFlags::IN | PollFlags::RDHUP)];
+        match poll(
+            &mut fds,
+            Some(&Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            }),
+        ) {
+            Ok(0) => false,
+            Ok(_) => self.live_says_down(fds[0].revents()),
+            Err(_) => false,
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! `o7s-bench`: local-flow latency and throughput beside a unix socket and UDP on loopback,
+//! measured in one run on the same machine, plus the idle RSS of `irmd` and the local `ipcpd`.
+//!
+//! Run: `cargo run --release -p o7s-tools --bin o7s-bench [-- --json]`.
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use hdrhistogram::Histogram;
+use std::net::UdpSocket;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "Benchmark local o7s flows against unix sockets and UDP loopback"
+)]
+struct Args {
+    /// Round trips per RTT measurement.
+    #[arg(long, default_value_t = 200_000)]
+    pings: u64,
+    /// Seconds per throughput measurement.
+    #[arg(long, default_value_t = 2.0)]
+    secs: f64,
+    /// Print the results as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Internal: serve o7s flows.
+    #[arg(long, hide = true)]
+    serve_o7s: bool,
+    /// Internal: serve on a unix datagram socket at this path.
+    #[arg(long, hide = true)]
+    serve_unix: Option<PathBuf>,
+    /// Internal: serve on this UDP port of 127.0.0.1.
+    #[arg(long, hide = true)]
+    serve_udp: Option<u16>,
+}
+
+/// The first byte of every message says what the server does with it.
+const ECHO: u8 = b'E';
+const SINK: u8 = b'S';
+const FINISH: u8 = b'F';
+
+/// What a server needs of a transport.
+trait Chan {
+    fn send(&self, b: &[u8]) -> Result<()>;
+    fn recv(&self, b: &mut [u8]) -> Result<usize>;
+}
+
+impl Chan for o7s::Flow {
+    fn send(&self, b: &[u8]) -> Result<()> {
+        self.write(b)?;
+        Ok(())
+    }
+    fn recv(&self, b: &mut [u8]) -> Result<usize> {
+        Ok(self.read(b)?)
+    }
+}
+
+impl Chan for UnixDatagram {
+    fn send(&self, b: &[u8]) -> Result<()> {
+        UnixDatagram::send(self, b)?;
+        Ok(())
+    }
+    fn recv(&self, b: &mut [u8]) -> Result<usize> {
+        Ok(UnixDatagram::recv(self, b)?)
+    }
+}
+
+impl Chan for UdpSocket {
+    fn send(&self, b: &[u8]) -> Result<()> {
+        UdpSocket::send(self, b)?;
+        Ok(())
+    }
+    fn recv(&self, b: &mut [u8]) -> Result<usize> {
+        Ok(UdpSocket::recv(self, b)?)
+    }
+}
+
+/// Serve one peer: echo `E` messages, count `S` messages, answer `F` with the count.
+fn serve(c: &dyn Chan) -> Result<()> {
+    let mut buf = vec![0u8; 65536];
+    let mut count: u64 = 0;
+    loop {
+        let n = c.recv(&mut buf)?;
+        match buf.first() {
+            Some(&ECHO) => c.send(&buf[..n])?,
+            Some(&SINK) => count += 1,
+            Some(&FINISH) => {
+                let mut msg = [FINISH; 9];
+                msg[1..].copy_from_slice(&count.to_le_bytes());
+                c.send(&msg)?;
+                count = 0;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct Rtt {
+    p50_us: f64,
+    p99_us: f64,
+    avg_us: f64,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct Rate {
+    size: usize,
+    sent_pps: f64,
+    recv_pps: f64,
+    recv_gbps: f64,
+}
+
+fn rtt(c: &dyn Chan, pings: u64) -> Result<Rtt> {
+    let mut h = Histogram::<u64>::new(3)?;
+    let mut msg = [0u8; 64];
+    msg[0] = ECHO;
+    let mut buf = [0u8; 256];
+    for i in 0..pings + pings / 10 {
+        let t = Instant::now();
+        c.send(&msg)?;
+        c.recv(&mut buf)?;
+        if i >= pings / 10 {
+            h.record(t.elapsed().as_nanos() as u64)?;
+        }
+    }
+    Ok(Rtt {
+        p50_us: h.value_at_quantile(0.5) as f64 / 1000.0,
+        p99_us: h.value_at_quantile(0.99) as f64 / 1000.0,
+        avg_us: h.mean() / 1000.0,
+    })
+}
+
+/// Send `size`-byte messages for `secs`, then ask the server how many arrived.
+fn rate(c: &dyn Chan, size: usize, secs: f64, lossy: bool) -> Result<Rate> {
+    let mut msg = vec![0u8; size];
+    msg[0] = SINK;
+    let t = Instant::now();
+    let limit = Duration::from_secs_f64(secs);
+    let mut sent: u64 = 0;
+    while t.elapsed() < limit {
+        for _ in 0..64 {
+            if c.send(&msg).is_ok() {
+                sent += 1;
+            }
+        }
+    }
+    let elapsed = t.elapsed().as_secs_f64();
+    let mut buf = [0u8; 64];
+    let mut received = None;
+    for _ in 0..if lossy { 50 } else { 1 } {
+        c.send(&[FINISH])?;
+        match c.recv(&mut buf) {
+            Ok(9) if buf[0] == FINISH => {
+                let mut n = [0u8; 8];
+                n.copy_from_slice(&buf[1..9]);
+                received = Some(u64::from_le_bytes(n));
+                break;
+            }
+            Ok(_) => continue,
+            Err(_) if lossy => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    let received = received.context("the server never reported its count")?;
+    // Drain anything still queued (late echoes of a previous FINISH).
+    Ok(Rate {
+        size,
+        sent_pps: sent as f64 / elapsed,
+        recv_pps: received as f64 / elapsed,
+        recv_gbps: received as f64 * size as f64 * 8.0 / elapsed / 1e9,
+    })
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct Row {
+    rtt: Rtt,
+    rate64: Rate,
+    rate1400: Rate,
+}
+
+fn measure(c: &dyn Chan, a: &Args, lossy: bool) -> Result<Row> {
+    Ok(Row {
+        rtt: rtt(c, a.pings)?,
+        rate64: rate(c, 64, a.secs, lossy)?,
+        rate1400: rate(c, 1400, a.secs, lossy)?,
+    })
+}
+
+struct Guard(Vec<Child>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn wait_path(p: &Path) -> Result<()> {
+    let end = Instant::now() + Duration::from_secs(10);
+    while !p.exists() {
+        if Instant::now() > end {
+            bail!("{} never appeared", p.display());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+fn irm(bin: &Path, rundir: &Path, args: &str) -> Result<String> {
+    let out = Command::new(bin.join("irm"))
+        .args(args.split_whitespace())
+        .env("O7S_RUNDIR", rundir)
+        .output()
+        .context("running irm")?;
+    if !out.status.success() {
+        bail!("irm {args}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn main() -> Result<()> {
+    let a = Args::parse();
+    if a.serve_o7s {
+        loop {
+            let f = o7s::Flow::accept(None)?;
+            std::thread::spawn(move || serve(&f));
+        }
+    }
+    if let Some(p) = &a.serve_unix {
+        let s = UnixDatagram::bind(p)?;
+        let mut b = [0u8; 1];
+        let (_, from) = s.recv_from(&mut b)?;
+        s.connect(from.as_pathname().context("unnamed client")?)?;
+        return serve(&s);
+    }
+    if let Some(port) = a.serve_udp {
+        let s = UdpSocket::bind(("127.0.0.1", port))?;
+        let mut b = [0u8; 1];
+        let (_, from) = s.recv_from(&mut b)?;
+        s.connect(from)?;
+        return serve(&s);
+    }
+
+    let me = std::env::current_exe()?;
+    let bin = me.parent().context("binary directory")?.to_path_buf();
+    let tmp = tempfile::Builder::new().prefix("o7s-bench-").tempdir()?;
+    let rundir = tmp.path().join("run");
+    let mut guard = Guard(Vec::new());
+
+    // o7s: an IRMd, a local layer and a server bound to "bench".
+    let irmd = Command::new(bin.join("irmd"))
+        .env("O7S_RUNDIR", &rundir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting irmd (build the workspace first: cargo build --release --workspace)")?;
+    let irmd_pid = irmd.id();
+    guard.0.push(irmd);
+    wait_path(&rundir.join("irmd.sock"))?;
+    irm(&bin, &rundir, "ipcp bootstrap type local name lo layer lo")?;
+    irm(&bin, &rundir, "name reg bench layer lo")?;
+    std::thread::sleep(Duration::from_millis(200));
+    let list = irm(&bin, &rundir, "ipcp list --json")?;
+    let v: serde_json::Value = serde_json::from_str(&list)?;
+    let ipcp_pid = v[0]["pid"].as_u64().unwrap_or(0) as u32;
+    let (irmd_rss, ipcp_rss) = (rss_kib(irmd_pid), rss_kib(ipcp_pid));
+    let srv = Command::new(&me)
+        .arg("--serve-o7s")
+        .env("O7S_RUNDIR", &rundir)
+        .spawn()?;
+    irm(
+        &bin,
+        &rundir,
+        &format!("bind process {} name bench", srv.id()),
+    )?;
+    guard.0.push(srv);
+    std::env::set_var("O7S_RUNDIR", &rundir);
+    let flow = o7s::Flow::alloc("bench", o7s::QosSpec::RAW, Some(Duration::from_secs(10)))?;
+    let o7s_row = measure(&flow, &a, false)?;
+    drop(flow);
+
+    // A unix datagram socket between two processes.
+    let spath = tmp.path().join("srv.sock");
+    guard
+        .0
+        .push(Command::new(&me).arg("--serve-unix").arg(&spath).spawn()?);
+    wait_path(&spath)?;
+    let cpath = tmp.path().join("cli.sock");
+    let u = UnixDatagram::bind(&cpath)?;
+    u.connect(&spath)?;
+    u.send(&[0])?;
+    let unix_row = measure(&u, &a, false)?;
+
+    // UDP on 127.0.0.1 between two processes.
+    let port = {
+        let probe = UdpSocket::bind("127.0.0.1:0")?;
+        probe.local_addr()?.port()
+    };
+    guard.0.push(
+        Command::new(&me)
+            .arg("--serve-udp")
+            .arg(port.to_string())
+            .spawn()?,
+    );
+    let udp = UdpSocket::bind("127.0.0.1:0")?;
+    udp.connect(("127.0.0.1", port))?;
+    udp.set_read_timeout(Some(Duration::from_millis(200)))?;
+    // The server learns our address from the first datagram; resend until it answers.
+    let mut ready = false;
+    for _ in 0..50 {
+        udp.send(&[0])?;
+        udp.send(&[ECHO])?;
+        let mut b = [0u8; 8];
+        if udp.recv(&mut b).is_ok() {
+            ready = true;
+            break;
+        }
+    }
+    if !ready {
+        bail!("the UDP server did not answer");
+    }
+    udp.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let udp_row = measure(&udp, &a, true)?;
+
+    if a.json {
+        let j = serde_json::json!({
+            "o7s_local": o7s_row, "unix_dgram": unix_row, "udp_loopback": udp_row,
+            "irmd_rss_kib": irmd_rss, "ipcpd_local_rss_kib": ipcp_rss,
+        });
+        println!("{j}");
+    } else {
+        println!(
+            "{:<14} {:>9} {:>9} {:>9} | {:>11} {:>11} | {:>11} {:>9}",
+            "transport",
+            "rtt p50",
+            "rtt p99",
+            "rtt avg",
+            "64B rx/s",
+            "64B Gb/s",
+            "1400B rx/s",
+            "Gb/s"
+        );
+        for (n, r) in [
+            ("o7s local", &o7s_row),
+            ("unix dgram", &unix_row),
+            ("udp 127.0.0.1", &udp_row),
+        ] {
+            println!(
+                "{:<14} {:>7.2}us {:>7.2}us {:>7.2}us | {:>11.0} {:>11.3} | {:>11.0} {:>9.2}",
+                n,
+                r.rtt.p50_us,
+                r.rtt.p99_us,
+                r.rtt.avg_us,
+                r.rate64.recv_pps,
+                r.rate64.recv_gbps,
+                r.rate1400.recv_pps,
+                r.rate1400.recv_gbps
+            );
+        }
+        println!(
+            "idle RSS: irmd {} KiB, ipcpd (local) {} KiB",
+            irmd_rss, ipcp_rss
+        );
+    }
+    Ok(())
+}

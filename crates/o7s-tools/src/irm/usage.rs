@@ -1,0 +1,85 @@
+//! The usage text of every `irm` command, in the prototype's words.
+
+pub const IPCP_CREATE: &str = "irm ipcp create    type TYPE name NAME";
+pub const IPCP_DESTROY: &str = "irm ipcp destroy   name NAME";
+pub const IPCP_BOOTSTRAP: &str = "\
+irm ipcp bootstrap type TYPE name NAME layer LAYER [PARAM VALUE]... [autobind]
+  local:      [hash ALGO]
+  eth-llc:    dev IFACE [hash ALGO]
+  eth-dix:    dev IFACE [ethertype 0xA000] [hash ALGO]
+  udp4, udp6: ip ADDR [port 3435] [dns ADDR]
+  unicast:    [addr 4] [eid 8] [ttl 60] [addr_auth flat] [routing link_state|lfa|ecmp]
+              [congestion none|mb-ecn] [directory DHT] [ls_t_recalc S] [ls_t_update S]
+              [ls_t_timeo S] [dht_alpha N] [dht_k N] [dht_t_expire S] [dht_t_refresh S]
+              [dht_t_replicate S] [hash ALGO] [autobind]
+  broadcast:  [autobind]
+  ALGO: SHA3_224 | SHA3_256 | SHA3_384 | SHA3_512 (default SHA3_256)";
+pub const IPCP_ENROLL: &str =
+    "irm ipcp enroll    name NAME [type TYPE] [dst DST] [layer LAYER] [autobind]";
+pub const IPCP_CONNECT: &str =
+    "irm ipcp connect    name NAME component (dt|mgmt) dst DST [qos CUBE]";
+pub const IPCP_DISCONNECT: &str = "irm ipcp disconnect name NAME component (dt|mgmt) dst DST";
+pub const IPCP_LIST: &str = "irm ipcp list      [type TYPE] [name NAME] [layer LAYER] [--json]";
+
+pub const BIND: &str = "\
+irm bind   program PROG name NAME [auto] [-- ARGS...]
+irm bind   process PID  name NAME
+irm bind   ipcp    IPCP name NAME";
+pub const UNBIND: &str = "\
+irm unbind program PROG name NAME
+irm unbind process PID  name NAME
+irm unbind ipcp    IPCP name NAME";
+
+pub const NAME_CREATE: &str = "irm name create  NAME [lb (spill|round-robin)]";
+pub const NAME_DESTROY: &str = "irm name destroy NAME";
+pub const NAME_REG: &str = "irm name reg     NAME (layer LAYER | ipcp IPCP)...";
+pub const NAME_UNREG: &str = "irm name unreg   NAME (layer LAYER | ipcp IPCP)...";
+pub const NAME_LIST: &str = "irm name list [--json]";
+
+pub const FLOW_LIST: &str = "irm flow list [--json]";
+
+pub const IPCP: &str = "\
+irm ipcp create    type TYPE name NAME
+irm ipcp destroy   name NAME
+irm ipcp bootstrap type TYPE name NAME layer LAYER [PARAM VALUE]... [autobind]
+irm ipcp enroll    name NAME [type TYPE] [dst DST] [layer LAYER] [autobind]
+irm ipcp connect    name NAME component (dt|mgmt) dst DST [qos CUBE]
+irm ipcp disconnect name NAME component (dt|mgmt) dst DST
+irm ipcp list      [type TYPE] [name NAME] [layer LAYER] [--json]
+TYPE: local, eth-llc, eth-dix, udp4, udp6, unicast, broadcast
+(irm ipcp bootstrap help: the parameters of each type)";
+
+pub const NAME: &str = "\
+irm name create  NAME [lb (spill|round-robin)]
+irm name destroy NAME
+irm name reg     NAME (layer LAYER | ipcp IPCP)...
+irm name unreg   NAME (layer LAYER | ipcp IPCP)...
+irm name list    [--json]";
+
+pub const FLOW: &str = FLOW_LIST;
+
+pub const ALL: &str = "\
+irm: manage the IPC processes, names and flows of this system
+
+irm ipcp create    type TYPE name NAME
+irm ipcp destroy   name NAME
+irm ipcp bootstrap type TYPE name NAME layer LAYER [PARAM VALUE]... [autobind]
+irm ipcp enroll    name NAME [type TYPE] [dst DST] [layer LAYER] [autobind]
+irm ipcp connect    name NAME component (dt|mgmt) dst DST [qos CUBE]
+irm ipcp disconnect name NAME component (dt|mgmt) dst DST
+irm ipcp list      [type TYPE] [name NAME] [layer LAYER]
+irm bind   program PROG name NAME [auto] [-- ARGS...]
+irm bind   process PID  name NAME
+irm bind   ipcp    IPCP name NAME
+irm unbind program PROG name NAME | process PID name NAME | ipcp IPCP name NAME
+irm name create  NAME [lb (spill|round-robin)]
+irm name destroy NAME
+irm name reg     NAME (layer LAYER | ipcp IPCP)...
+irm name unreg   NAME (layer LAYER | ipcp IPCP)...
+irm name list
+irm flow list
+
+TYPE: local, eth-llc, eth-dix, udp4, udp6, unicast, broadcast
+--json         print listings as JSON (anywhere on the command line)
+--help, help   this text; `irm ipcp help`, `irm ipcp bootstrap help`, ... for one command
+--version      print the version";

@@ -1,0 +1,44 @@
+//! The o7s command-line tools: `irm` (manage IPCPs, names and flows), `oping` (round-trip
+//! times over a flow) and `oecho` (echo one message). The binaries in `src/bin` only hand
+//! their arguments to the modules here, so everything but the IO is unit-tested.
+//!
+//! This crate talks to the IRMd and to flows only through the `o7s` library.
+
+/// `println!` that never panics: a tool whose stdout was closed keeps working.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `eprintln!` that never panics.
+macro_rules! errln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+pub mod irm;
+pub mod oecho;
+pub mod oping;
+pub mod units;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// A flag raised by SIGINT, SIGTERM or SIGHUP, so a tool can stop and print its summary.
+pub fn stop_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&flag)) {
+            errln!("warning: cannot catch signal {sig}: {e}");
+        }
+    }
+    flag
+}

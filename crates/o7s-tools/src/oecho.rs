@@ -1,0 +1,149 @@
+//! `oecho`: send one message over a flow and print the reply (`oecho -n NAME [-m MSG]`), or
+//! serve (`oecho -l`): accept flows, print each message and send it back.
+
+use clap::Parser;
+use o7s::{Error, Flow, IrmError};
+use std::time::Duration;
+
+#[derive(Parser, Debug, Clone, PartialEq)]
+#[command(
+    name = "oecho",
+    version,
+    about = "Echo a message over a flow to a name (server: oecho -l)"
+)]
+pub struct Args {
+    /// Run as the server: print every message received and send it back.
+    #[arg(short = 'l', long = "listen", conflicts_with_all = ["name", "message"])]
+    pub listen: bool,
+    /// Name of the oecho server.
+    #[arg(
+        short = 'n',
+        long = "name",
+        required_unless_present = "listen",
+        value_name = "NAME"
+    )]
+    pub name: Option<String>,
+    /// The message to send.
+    #[arg(
+        short = 'm',
+        long = "message",
+        default_value = "Client says hi!",
+        value_name = "MSG"
+    )]
+    pub message: String,
+}
+
+/// How long the client waits for the echo.
+const REPLY_WAIT: Duration = Duration::from_secs(10);
+
+/// Run `oecho` with these arguments (including the program name); returns the exit code.
+pub fn main<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args = match Args::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let res = if args.listen { server() } else { client(&args) };
+    match res {
+        Ok(()) => 0,
+        Err(e) => {
+            errln!("oecho: {e}");
+            1
+        }
+    }
+}
+
+fn why(e: Error) -> String {
+    match e {
+        Error::Irm(ie) => ie.to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn client(args: &Args) -> Result<(), String> {
+    let name = args.name.clone().unwrap_or_default();
+    let flow = Flow::alloc(&name, o7s::QosSpec::RAW, None)
+        .map_err(|e| format!("cannot allocate a flow to \"{name}\": {}", why(e)))?;
+    flow.write(args.message.as_bytes())
+        .map_err(|e| format!("cannot send to \"{name}\": {}", why(e)))?;
+    flow.set_read_timeout(Some(REPLY_WAIT));
+    let mut buf = vec![0u8; flow.mtu().max(1)];
+    let n = match flow.read(&mut buf) {
+        Ok(n) => n,
+        Err(Error::Timeout) => {
+            return Err(format!(
+                "no reply from \"{name}\" within {} s",
+                REPLY_WAIT.as_secs()
+            ))
+        }
+        Err(e) if e.is_down() => return Err(format!("flow to {name} went down")),
+        Err(e) => return Err(format!("cannot read from \"{name}\": {}", why(e))),
+    };
+    outln!("{}", String::from_utf8_lossy(&buf[..n]));
+    Ok(())
+}
+
+fn server() -> Result<(), String> {
+    let mut hinted = false;
+    loop {
+        let flow = match Flow::accept(None) {
+            Ok(f) => f,
+            Err(Error::Irm(IrmError::NotBoundToAnyName)) => {
+                if !hinted {
+                    errln!(
+                        "oecho: waiting for a name; bind one: irm bind process {} name NAME",
+                        std::process::id()
+                    );
+                    hinted = true;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            Err(Error::Timeout | Error::Irm(IrmError::Timeout)) => continue,
+            Err(e) => return Err(format!("cannot accept flows: {}", why(e))),
+        };
+        flow.set_read_timeout(Some(REPLY_WAIT));
+        let mut buf = vec![0u8; flow.mtu().max(1)];
+        match flow.read(&mut buf) {
+            Ok(n) => {
+                outln!(
+                    "Message from client: {}",
+                    String::from_utf8_lossy(&buf[..n])
+                );
+                if let Err(e) = flow.write(&buf[..n]) {
+                    errln!("oecho: cannot reply on flow {}: {e}", flow.id());
+                }
+            }
+            Err(e) => errln!("oecho: flow {}: {e}", flow.id()),
+        }
+        // The flow is deallocated when dropped; the client has its echo by then.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("oecho").chain(line.split_whitespace()))
+    }
+
+    #[test]
+    fn arguments() {
+        let a = parse("-n echo").expect("client");
+        assert_eq!(a.name.as_deref(), Some("echo"));
+        assert_eq!(a.message, "Client says hi!");
+        assert_eq!(parse("-n echo -m hello").expect("msg").message, "hello");
+        assert!(parse("-l").expect("server").listen);
+        assert!(parse("").is_err());
+        assert!(parse("-l -n x").is_err());
+        assert!(!parse("--help").expect_err("help").use_stderr());
+        assert!(parse("--bogus").expect_err("bogus").use_stderr());
+    }
+}

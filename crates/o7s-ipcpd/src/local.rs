@@ -70,7 +70,10 @@ impl Local {
                 }
                 st.layer = Some(layer.clone());
                 st.hash = hash;
-                info!("Bootstrapped local IPCP {} in layer {layer} ({hash}).", self.name);
+                info!(
+                    "Bootstrapped local IPCP {} in layer {layer} ({hash}).",
+                    self.name
+                );
                 Ok(IpcpResp::Bootstrapped {
                     layer,
                     hash,

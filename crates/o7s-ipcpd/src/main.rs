@@ -45,7 +45,11 @@ fn control_socket() -> Result<OwnedFd> {
 
 fn main() {
     let args = Args::parse();
-    o7s::dlog::init("ipcpd", std::env::var_os("O7S_IPCPD_STDOUT").is_some(), args.verbose);
+    o7s::dlog::init(
+        "ipcpd",
+        std::env::var_os("O7S_IPCPD_STDOUT").is_some(),
+        args.verbose,
+    );
     if let Err(e) = run(args) {
         error!("{e:#}");
         eprintln!("ipcpd: {e:#}");

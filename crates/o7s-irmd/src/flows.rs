@@ -1,6 +1,6 @@
 //! The flow broker: allocation, acceptance and deallocation of flows.
 
-use crate::irmd::{ok, rpc_err, Answer, Irmd, IPCP_TIMEOUT, DEFAULT_ALLOC_TIMEOUT};
+use crate::irmd::{ok, rpc_err, Answer, Irmd, DEFAULT_ALLOC_TIMEOUT, IPCP_TIMEOUT};
 use crate::registry::{Delivery, FlowRec, FlowState, PendingAlloc};
 use o7s::ctrl::msg::{FlowGrant, IpcpKind, IpcpReq, IpcpResp, IrmError, IrmResp};
 use o7s_proto::{NameHash, QosSpec};
@@ -64,7 +64,13 @@ impl Irmd {
                 .values()
                 .filter_map(|i| {
                     let layer = i.layer.clone()?;
-                    Some((i.kind, i.name.clone(), layer, i.rpc.clone(), i.hash.hash(name)))
+                    Some((
+                        i.kind,
+                        i.name.clone(),
+                        layer,
+                        i.rpc.clone(),
+                        i.hash.hash(name),
+                    ))
                 })
                 .collect()
         };
@@ -129,7 +135,10 @@ impl Irmd {
                     if let Some(f) = g.flows.get_mut(&flow_id) {
                         f.state = FlowState::Allocated;
                     }
-                    info!(flow = flow_id, "Allocated flow to {name} for process {pid}.");
+                    info!(
+                        flow = flow_id,
+                        "Allocated flow to {name} for process {pid}."
+                    );
                     return Ok((IrmResp::Flow(d.grant), d.fds));
                 }
                 _ => Err(IrmError::IpcpFailed {
@@ -163,9 +172,11 @@ impl Irmd {
         };
         let (name, deadline) = {
             let g = self.lock();
-            let name = g.name_of_hash(ipcp, hash).ok_or_else(|| IrmError::NameNotFound {
-                name: hash.to_string(),
-            })?;
+            let name = g
+                .name_of_hash(ipcp, hash)
+                .ok_or_else(|| IrmError::NameNotFound {
+                    name: hash.to_string(),
+                })?;
             let deadline = g
                 .allocs
                 .get(&peer)
@@ -234,7 +245,10 @@ impl Irmd {
         }
         drop(g);
         self.notify();
-        debug!(flow = peer, "flow {peer} to {name} goes to process {acceptor}");
+        debug!(
+            flow = peer,
+            "flow {peer} to {name} goes to process {acceptor}"
+        );
         Ok(peer)
     }
 
@@ -259,7 +273,10 @@ impl Irmd {
             if let Some(d) = p.inbox.pop_front() {
                 p.accepting = p.accepting.saturating_sub(1);
                 let id = d.grant.flow_id;
-                info!(flow = id, "Flow to {} accepted by process {pid}.", d.grant.name);
+                info!(
+                    flow = id,
+                    "Flow to {} accepted by process {pid}.", d.grant.name
+                );
                 return Ok((IrmResp::Flow(d.grant), d.fds));
             }
             if g.shutting_down {
@@ -301,7 +318,10 @@ impl Irmd {
         let ids = self.lock().remove_proc(pid);
         self.notify();
         if !ids.is_empty() {
-            info!("Process {pid} exited; deallocated its {} flow(s).", ids.len());
+            info!(
+                "Process {pid} exited; deallocated its {} flow(s).",
+                ids.len()
+            );
         }
     }
 }

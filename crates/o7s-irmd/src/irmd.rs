@@ -88,9 +88,9 @@ impl Irmd {
                 self.notify();
                 ok()
             }
-            IrmReq::IpcpCreate { kind, name } => self.ipcp_create(kind, &name).map(|pid| {
-                (IrmResp::IpcpCreated { pid }, Vec::new())
-            }),
+            IrmReq::IpcpCreate { kind, name } => self
+                .ipcp_create(kind, &name)
+                .map(|pid| (IrmResp::IpcpCreated { pid }, Vec::new())),
             IrmReq::IpcpDestroy { name } => self.ipcp_destroy(&name),
             IrmReq::IpcpBootstrap {
                 kind,
@@ -184,9 +184,12 @@ impl Irmd {
     }
 
     fn ipcp_destroy(&self, name: &str) -> Answer {
-        let ipcp = self.lock().remove_ipcp(name).ok_or_else(|| IrmError::NoSuchIpcp {
-            name: name.to_string(),
-        })?;
+        let ipcp = self
+            .lock()
+            .remove_ipcp(name)
+            .ok_or_else(|| IrmError::NoSuchIpcp {
+                name: name.to_string(),
+            })?;
         ipcp.rpc.shutdown();
         let _ = crate::spawn::kill(ipcp.pid);
         self.notify();
@@ -224,7 +227,11 @@ impl Irmd {
         autobind: bool,
     ) -> Answer {
         check_name(layer)?;
-        let existing = self.lock().ipcps.get(name).map(|i| (i.kind, i.layer.clone()));
+        let existing = self
+            .lock()
+            .ipcps
+            .get(name)
+            .map(|i| (i.kind, i.layer.clone()));
         match existing {
             None => {
                 self.ipcp_create(kind, name)?;
@@ -306,7 +313,10 @@ impl Irmd {
             BindTarget::Program { prog, auto, args } => {
                 let prog = resolve_program(&prog);
                 e.progs.retain(|p| p.prog != prog);
-                info!("Bound program {prog} to name {name}{}.", if auto { " (auto)" } else { "" });
+                info!(
+                    "Bound program {prog} to name {name}{}.",
+                    if auto { " (auto)" } else { "" }
+                );
                 e.progs.push(ProgBind { prog, auto, args });
             }
             BindTarget::Process { pid } => {
@@ -459,7 +469,10 @@ impl Irmd {
 
 /// Names are non-empty and free of whitespace and control characters.
 pub fn check_name(name: &str) -> Result<(), IrmError> {
-    if name.is_empty() || name.len() > 256 || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if name.is_empty()
+        || name.len() > 256
+        || name.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(IrmError::BadRequest {
             why: format!("invalid name {name:?}: names are 1-256 characters without spaces"),
         });
@@ -483,7 +496,6 @@ fn resolve_program(prog: &str) -> String {
     }
     prog.to_string()
 }
-
 
 impl Irmd {
     /// Stop every IPCP and take every flow down.

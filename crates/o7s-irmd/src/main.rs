@@ -4,7 +4,9 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use o7s::ctrl::msg::IrmReq;
 use o7s_irmd::{config, spawn::Spawner, Irmd};
-use rustix::net::{bind, listen, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+use rustix::net::{
+    bind, listen, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType,
+};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,9 +47,7 @@ fn claim_socket(path: &Path) -> Result<()> {
     if !path.exists() {
         return Ok(());
     }
-    if std::os::unix::net::UnixStream::connect(path).is_ok()
-        || o7s::Irm::connect().is_ok()
-    {
+    if std::os::unix::net::UnixStream::connect(path).is_ok() || o7s::Irm::connect().is_ok() {
         bail!(
             "another irmd is running on {} (stop it, or set O7S_RUNDIR to start a separate system)",
             path.display()
@@ -82,7 +82,10 @@ fn run(args: Args) -> Result<()> {
 
     let irmd = Irmd::new(rundir.clone(), Spawner::new());
     install_signal_handler(irmd.clone(), path.clone())?;
-    info!("Ouroboros IPC Resource Manager daemon started, run directory {}.", rundir.display());
+    info!(
+        "Ouroboros IPC Resource Manager daemon started, run directory {}.",
+        rundir.display()
+    );
 
     let server = {
         let irmd = irmd.clone();

@@ -1,9 +1,7 @@
 //! The IRMd's registry: IPCPs, names, processes and flows. Plain data; the locking and the
 //! waiting live in `irmd.rs`.
 
-use o7s::ctrl::msg::{
-    FlowGrant, FlowInfo, IpcpInfo, IpcpKind, LoadBalance, NameInfo,
-};
+use o7s::ctrl::msg::{FlowGrant, FlowInfo, IpcpInfo, IpcpKind, LoadBalance, NameInfo};
 use o7s::ctrl::rpc::Rpc;
 use o7s_proto::{HashAlgo, NameHash, QosSpec};
 use rustix::fd::OwnedFd;
@@ -224,7 +222,11 @@ impl Registry {
         let ready: Vec<u32> = cands
             .iter()
             .copied()
-            .filter(|p| self.procs.get(p).is_some_and(|p| p.accepting > p.inbox.len()))
+            .filter(|p| {
+                self.procs
+                    .get(p)
+                    .is_some_and(|p| p.accepting > p.inbox.len())
+            })
             .collect();
         let n = self.names.get_mut(name)?;
         match (n.lb, ready.is_empty()) {
@@ -322,7 +324,9 @@ mod tests {
         assert_eq!(r.candidates("srv"), vec![10, 11]);
         assert_eq!(r.pick_acceptor("srv"), Some(10));
         assert_eq!(r.pick_acceptor("srv"), Some(10));
-        r.names.get_mut("srv").map(|n| n.lb = LoadBalance::RoundRobin);
+        r.names
+            .get_mut("srv")
+            .map(|n| n.lb = LoadBalance::RoundRobin);
         let a = r.pick_acceptor("srv");
         let b = r.pick_acceptor("srv");
         assert_ne!(a, b);

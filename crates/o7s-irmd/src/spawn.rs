@@ -23,8 +23,8 @@ pub struct Spawner {
 
 /// Kill a child by pid.
 pub fn kill(pid: u32) -> std::io::Result<()> {
-    let pid = rustix::process::Pid::from_raw(pid as i32)
-        .ok_or_else(|| std::io::Error::other("pid 0"))?;
+    let pid =
+        rustix::process::Pid::from_raw(pid as i32).ok_or_else(|| std::io::Error::other("pid 0"))?;
     rustix::process::kill_process(pid, rustix::process::Signal::KILL)?;
     Ok(())
 }
@@ -100,8 +100,10 @@ impl Spawner {
         let pid = child.id();
         let weak = Arc::downgrade(irmd);
         let ipcp_name = name.to_string();
-        let rpc = Rpc::start(ours, move |rpc, inb| on_ipcp(&weak, &ipcp_name, pid, rpc, inb))
-            .map_err(|e| fail(e.to_string()))?;
+        let rpc = Rpc::start(ours, move |rpc, inb| {
+            on_ipcp(&weak, &ipcp_name, pid, rpc, inb)
+        })
+        .map_err(|e| fail(e.to_string()))?;
         reap(child, format!("IPCP {name} (pid {pid})"));
         Ok(Ipcp {
             name: name.to_string(),
@@ -122,10 +124,12 @@ impl Spawner {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let child = self.start(&mut cmd, None).map_err(|e| IrmError::SpawnFailed {
-            prog: prog.prog.clone(),
-            why: e.to_string(),
-        })?;
+        let child = self
+            .start(&mut cmd, None)
+            .map_err(|e| IrmError::SpawnFailed {
+                prog: prog.prog.clone(),
+                why: e.to_string(),
+            })?;
         let pid = child.id();
         reap(child, format!("{} (pid {pid})", prog.prog));
         Ok(pid)

@@ -96,8 +96,19 @@ pub struct Duplex<W: Wait> {
     tx_sleeper: AtomicBool,
     down: AtomicBool,
     spin: Duration,
+    /// Adaptive spinning: credit left for spinning before sleeping. A spin that finds work
+    /// refills it; one that ends in sleep spends one. With no credit only every
+    /// `SPIN_PROBE_EVERY`-th blocking call spins, so an idle flow stops burning a core (on a
+    /// two-core machine a futile spinner also delays the very peer it waits for).
+    spin_credit: AtomicU32,
+    spin_probe: AtomicU32,
     wait: W,
 }
+
+/// Spins that may end in sleep before spinning stops.
+const SPIN_CREDIT: u32 = 4;
+/// With no credit left, one blocking call in this many still tries a spin.
+const SPIN_PROBE_EVERY: u32 = 16;
 
 impl<W: Wait> Duplex<W> {
     pub(crate) fn new(
@@ -119,6 +130,8 @@ impl<W: Wait> Duplex<W> {
             tx_sleeper: AtomicBool::new(false),
             down: AtomicBool::new(false),
             spin,
+            spin_credit: AtomicU32::new(SPIN_CREDIT),
+            spin_probe: AtomicU32::new(0),
             wait,
         }
     }
@@ -230,18 +243,32 @@ impl<W: Wait> Duplex<W> {
         mut attempt: impl FnMut() -> Result<T, ShmError>,
     ) -> Result<T, ShmError> {
         let mut spin_until: Option<Instant> = None;
+        let mut spinning = !self.spin.is_zero()
+            && (self.spin_credit.load(Ordering::Relaxed) > 0
+                || self.spin_probe.fetch_add(1, Ordering::Relaxed) % SPIN_PROBE_EVERY == 0);
         loop {
             match attempt() {
                 Err(ShmError::WouldBlock) => {}
-                r => return r,
+                r => {
+                    if spinning && spin_until.is_some() {
+                        // The spin paid off.
+                        self.spin_credit.store(SPIN_CREDIT, Ordering::Relaxed);
+                    }
+                    return r;
+                }
             }
-            if !self.spin.is_zero() {
+            if spinning {
                 let now = Instant::now();
                 let until = *spin_until.get_or_insert(now + self.spin);
                 if now < until && deadline.is_none_or(|d| now < d) {
                     spin_hint();
                     continue;
                 }
+                // The spin ran out: spend credit, and don't spin again in this call.
+                let c = self.spin_credit.load(Ordering::Relaxed);
+                self.spin_credit
+                    .store(c.saturating_sub(1), Ordering::Relaxed);
+                spinning = false;
             }
             match self.sleep(dir, deadline, tx_len) {
                 Ok(()) => {}

@@ -37,11 +37,17 @@ fn irm_listings_as_tables_and_json() {
     let t = sys.irm_ok("ipcp list");
     let mut lines = t.lines();
     assert_eq!(
-        lines.next().map(|l| l.split_whitespace().collect::<Vec<_>>()),
+        lines
+            .next()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>()),
         Some(vec!["NAME", "TYPE", "PID", "LAYER", "STATE"]),
         "{t}"
     );
-    let row: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
+    let row: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
     assert_eq!(row.first(), Some(&"lo"), "{t}");
     assert_eq!(row.get(1), Some(&"local"), "{t}");
     assert_eq!(row.get(3), Some(&"lo"), "{t}");
@@ -84,7 +90,11 @@ fn irm_exit_codes_and_help() {
     // A bad command line: what is wrong and the usage, exit 2, nothing sent.
     let out = sys.irm("ipcp create type local");
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("missing \"name NAME\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("missing \"name NAME\""),
+        "{}",
+        stderr(&out)
+    );
     assert!(stderr(&out).contains("irm ipcp create    type TYPE name NAME"));
     let out = sys.irm("name create x sencpath /a");
     assert_eq!(out.status.code(), Some(2));
@@ -104,7 +114,17 @@ fn oping_json_summary_only() {
     let srv = server(&sys, "oping", "oping.server");
     let out = sys
         .cmd("oping")
-        .args(["-n", "oping.server", "-c", "50", "-i", "0", "-s", "200", "--json"])
+        .args([
+            "-n",
+            "oping.server",
+            "-c",
+            "50",
+            "-i",
+            "0",
+            "-s",
+            "200",
+            "--json",
+        ])
         .output()
         .expect("oping");
     assert!(out.status.success(), "{}", stderr(&out));
@@ -139,8 +159,26 @@ fn oping_deadline_quiet_and_reply_lines() {
         text.starts_with("Pinging oping.server with 64 bytes of data (until interrupted):\n\n"),
         "{text}"
     );
-    assert!(text.contains("64 bytes from oping.server: seq=0 time="), "{text}");
-    assert!(text.contains("\n\n--- oping.server ping statistics ---\n3 packets transmitted, 3 received, 0 out-of-order, 0% packet loss, time: "), "{text}");
+    assert!(
+        text.contains("64 bytes from oping.server: seq=0 time="),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n\n--- oping.server ping statistics ---\n"),
+        "{text}"
+    );
+    // Sent at 0, 100 and 200 ms (2 on a badly overloaded machine), all answered.
+    let stats = text
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or_default();
+    let n: Vec<&str> = stats.split_whitespace().collect();
+    assert!(matches!(n.first(), Some(&"2") | Some(&"3")), "{stats}");
+    assert_eq!(n.first(), n.get(3), "{stats}");
+    assert!(
+        stats.contains(" 0 out-of-order, 0% packet loss, time: "),
+        "{stats}"
+    );
 
     let out = sys
         .cmd("oping")
@@ -148,7 +186,10 @@ fn oping_deadline_quiet_and_reply_lines() {
         .output()
         .expect("oping");
     let text = stdout(&out);
-    assert!(!text.contains("Pinging") && !text.contains("bytes from"), "{text}");
+    assert!(
+        !text.contains("Pinging") && !text.contains("bytes from"),
+        "{text}"
+    );
     assert!(text.contains("5 packets transmitted, 5 received"), "{text}");
     stop(srv);
 }
@@ -188,10 +229,18 @@ fn oecho_default_message() {
     let sys = System::start();
     sys.local_layer("echo");
     let srv = server(&sys, "oecho", "echo");
-    let out = sys.cmd("oecho").args(["-n", "echo"]).output().expect("oecho");
+    let out = sys
+        .cmd("oecho")
+        .args(["-n", "echo"])
+        .output()
+        .expect("oecho");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "Client says hi!\n");
-    let out = sys.cmd("oecho").args(["-n", "nobody"]).output().expect("oecho");
+    let out = sys
+        .cmd("oecho")
+        .args(["-n", "nobody"])
+        .output()
+        .expect("oecho");
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).starts_with("oecho: cannot allocate a flow to \"nobody\": "),

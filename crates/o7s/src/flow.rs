@@ -191,7 +191,11 @@ impl FlowInner {
         if self.released.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        Irm::connect()?.call_ok(&IrmReq::FlowDealloc { flow_id: self.id })
+        match Irm::connect()?.call_ok(&IrmReq::FlowDealloc { flow_id: self.id }) {
+            // The peer or the layer already took it down: the flow is gone either way.
+            Err(Error::Irm(crate::IrmError::NoSuchFlow { .. })) => Ok(()),
+            other => other,
+        }
     }
 }
 

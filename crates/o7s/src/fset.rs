@@ -57,8 +57,13 @@ impl FlowSet {
         if !self.members.contains_key(&id) {
             let ep = &flow.inner.ep;
             let flags = epoll::EventFlags::IN;
-            epoll::add(&self.epoll, ep.wait_fd(), epoll::EventData::new_u64(id), flags)
-                .map_err(std::io::Error::from)?;
+            epoll::add(
+                &self.epoll,
+                ep.wait_fd(),
+                epoll::EventData::new_u64(id),
+                flags,
+            )
+            .map_err(std::io::Error::from)?;
             let live_flags = epoll::EventFlags::IN | epoll::EventFlags::RDHUP;
             if let Err(e) = epoll::add(
                 &self.epoll,

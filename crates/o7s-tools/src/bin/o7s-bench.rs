@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
@@ -115,6 +115,12 @@ struct Rate {
 }
 
 fn rtt(c: &dyn Chan, pings: u64) -> Result<Rtt> {
+    rtt_paced(c, pings, Duration::ZERO)
+}
+
+/// Ping-pong with `gap` between pings: with a gap both sides fall asleep between pings, so
+/// this measures the wake-up path rather than the spinning one.
+fn rtt_paced(c: &dyn Chan, pings: u64, gap: Duration) -> Result<Rtt> {
     let mut h = Histogram::<u64>::new(3)?;
     let mut msg = [0u8; 64];
     msg[0] = ECHO;
@@ -125,6 +131,9 @@ fn rtt(c: &dyn Chan, pings: u64) -> Result<Rtt> {
         c.recv(&mut buf)?;
         if i >= pings / 10 {
             h.record(t.elapsed().as_nanos() as u64)?;
+        }
+        if !gap.is_zero() {
+            std::thread::sleep(gap);
         }
     }
     Ok(Rtt {
@@ -178,6 +187,7 @@ fn rate(c: &dyn Chan, size: usize, secs: f64, lossy: bool) -> Result<Rate> {
 #[derive(Debug, Default, serde::Serialize)]
 struct Row {
     rtt: Rtt,
+    rtt_1ms_gap: Rtt,
     rate64: Rate,
     rate1400: Rate,
 }
@@ -185,6 +195,7 @@ struct Row {
 fn measure(c: &dyn Chan, a: &Args, lossy: bool) -> Result<Row> {
     Ok(Row {
         rtt: rtt(c, a.pings)?,
+        rtt_1ms_gap: rtt_paced(c, 1000, Duration::from_millis(1))?,
         rate64: rate(c, 64, a.secs, lossy)?,
         rate1400: rate(c, 1400, a.secs, lossy)?,
     })
@@ -238,10 +249,11 @@ fn irm(bin: &Path, rundir: &Path, args: &str) -> Result<String> {
 fn main() -> Result<()> {
     let a = Args::parse();
     if a.serve_o7s {
-        loop {
-            let f = o7s::Flow::accept(None)?;
+        // Serve until the IRMd goes away (the bench is over).
+        while let Ok(f) = o7s::Flow::accept(None) {
             std::thread::spawn(move || serve(&f));
         }
+        return Ok(());
     }
     if let Some(p) = &a.serve_unix {
         let s = UnixDatagram::bind(p)?;
@@ -258,17 +270,28 @@ fn main() -> Result<()> {
         return serve(&s);
     }
 
+    let tmp = tempfile::Builder::new().prefix("o7s-bench-").tempdir()?;
+    let r = bench(&a, tmp.path());
+    if r.is_err() {
+        let log = std::fs::read_to_string(tmp.path().join("irmd.log")).unwrap_or_default();
+        eprintln!("irmd log:\n{log}");
+    }
+    r
+}
+
+fn bench(a: &Args, tmp: &Path) -> Result<()> {
     let me = std::env::current_exe()?;
     let bin = me.parent().context("binary directory")?.to_path_buf();
-    let tmp = tempfile::Builder::new().prefix("o7s-bench-").tempdir()?;
-    let rundir = tmp.path().join("run");
+    let rundir = tmp.join("run");
     let mut guard = Guard(Vec::new());
 
     // o7s: an IRMd, a local layer and a server bound to "bench".
+    let log = std::fs::File::create(tmp.join("irmd.log"))?;
     let irmd = Command::new(bin.join("irmd"))
+        .arg("--stdout")
         .env("O7S_RUNDIR", &rundir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
         .spawn()
         .context("starting irmd (build the workspace first: cargo build --release --workspace)")?;
     let irmd_pid = irmd.id();
@@ -293,20 +316,20 @@ fn main() -> Result<()> {
     guard.0.push(srv);
     std::env::set_var("O7S_RUNDIR", &rundir);
     let flow = o7s::Flow::alloc("bench", o7s::QosSpec::RAW, Some(Duration::from_secs(10)))?;
-    let o7s_row = measure(&flow, &a, false)?;
+    let o7s_row = measure(&flow, a, false)?;
     drop(flow);
 
     // A unix datagram socket between two processes.
-    let spath = tmp.path().join("srv.sock");
+    let spath = tmp.join("srv.sock");
     guard
         .0
         .push(Command::new(&me).arg("--serve-unix").arg(&spath).spawn()?);
     wait_path(&spath)?;
-    let cpath = tmp.path().join("cli.sock");
+    let cpath = tmp.join("cli.sock");
     let u = UnixDatagram::bind(&cpath)?;
     u.connect(&spath)?;
     u.send(&[0])?;
-    let unix_row = measure(&u, &a, false)?;
+    let unix_row = measure(&u, a, false)?;
 
     // UDP on 127.0.0.1 between two processes.
     let port = {
@@ -325,8 +348,9 @@ fn main() -> Result<()> {
     // The server learns our address from the first datagram; resend until it answers.
     let mut ready = false;
     for _ in 0..50 {
-        udp.send(&[0])?;
-        udp.send(&[ECHO])?;
+        // Until the server is bound, sends fail with ECONNREFUSED (ICMP port unreachable).
+        let _ = udp.send(&[0]);
+        let _ = udp.send(&[ECHO]);
         let mut b = [0u8; 8];
         if udp.recv(&mut b).is_ok() {
             ready = true;
@@ -337,7 +361,7 @@ fn main() -> Result<()> {
         bail!("the UDP server did not answer");
     }
     udp.set_read_timeout(Some(Duration::from_secs(2)))?;
-    let udp_row = measure(&udp, &a, true)?;
+    let udp_row = measure(&udp, a, true)?;
 
     if a.json {
         let j = serde_json::json!({
@@ -372,6 +396,18 @@ fn main() -> Result<()> {
                 r.rate64.recv_gbps,
                 r.rate1400.recv_pps,
                 r.rate1400.recv_gbps
+            );
+        }
+        println!("\nping-pong with 1 ms between pings (both sides asleep between pings):");
+        for (n, r) in [
+            ("o7s local", &o7s_row),
+            ("unix dgram", &unix_row),
+            ("udp 127.0.0.1", &udp_row),
+        ] {
+            let g = &r.rtt_1ms_gap;
+            println!(
+                "{:<14} p50 {:>7.2}us  p99 {:>7.2}us  avg {:>7.2}us",
+                n, g.p50_us, g.p99_us, g.avg_us
             );
         }
         println!(

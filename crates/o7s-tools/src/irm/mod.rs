@@ -3,11 +3,12 @@
 //!
 //! Exit codes: 0 success, 1 the IRMd refused (or is not running), 2 a bad command line.
 
+mod cmds;
 pub mod parse;
 pub mod show;
 pub mod usage;
 
-use o7s::ctrl::msg::{IrmReq, IrmResp};
+use o7s::ctrl::msg::{BindTarget, IrmReq, IrmResp};
 use parse::{Action, Invocation};
 use std::io::Write;
 
@@ -47,12 +48,58 @@ fn json_line(v: serde_json::Value) -> String {
     format!("{v}\n")
 }
 
+/// The program of `irm bind program` as an absolute path, found on *this* `PATH` like the
+/// prototype does (the IRMd may run with another `PATH`); left as given when not found.
+pub fn resolve_program(prog: &str, path: Option<&std::ffi::OsStr>) -> String {
+    let found = if prog.contains('/') {
+        std::fs::canonicalize(prog).ok()
+    } else {
+        path.into_iter()
+            .flat_map(std::env::split_paths)
+            .filter(|d| d.is_absolute())
+            .map(|d| d.join(prog))
+            .find(|p| is_executable(p))
+    };
+    match found {
+        Some(p) if is_executable(&p) => p.to_string_lossy().into_owned(),
+        _ => prog.to_string(),
+    }
+}
+
+fn is_executable(p: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+fn with_program_path(req: IrmReq) -> IrmReq {
+    let path = std::env::var_os("PATH");
+    let fix = |t: BindTarget| match t {
+        BindTarget::Program { prog, auto, args } => BindTarget::Program {
+            prog: resolve_program(&prog, path.as_deref()),
+            auto,
+            args,
+        },
+        other => other,
+    };
+    match req {
+        IrmReq::Bind { target, name } => IrmReq::Bind {
+            target: fix(target),
+            name,
+        },
+        IrmReq::Unbind { target, name } => IrmReq::Unbind {
+            target: fix(target),
+            name,
+        },
+        other => other,
+    }
+}
+
 /// Carry out one invocation; returns what to print on stdout.
 pub fn run(inv: &Invocation) -> Result<String, o7s::Error> {
     let req = match &inv.action {
         Action::Help(u) => return Ok(format!("usage:\n{u}\n")),
         Action::Version => return Ok(format!("irm (o7s) {}\n", env!("CARGO_PKG_VERSION"))),
-        Action::Send(r) => r.clone(),
+        Action::Send(r) => with_program_path(r.clone()),
         Action::IpcpList(_) => IrmReq::IpcpList,
         Action::NameList => IrmReq::NameList,
         Action::FlowList => IrmReq::FlowList,
@@ -85,4 +132,41 @@ pub fn run(inv: &Invocation) -> Result<String, o7s::Error> {
         }
         (_, r) => return Err(unexpected(r)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn programs_are_found_on_this_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let exe = dir.path().join("myserver");
+        std::fs::write(&exe, "#!/bin/sh\n").expect("write");
+        let plain = dir.path().join("notexec");
+        std::fs::write(&plain, "").expect("write");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let canon = std::fs::canonicalize(&exe).expect("canon");
+        let path = format!("/nonexistent:{}", dir.path().display());
+        assert_eq!(
+            resolve_program("myserver", Some(OsStr::new(&path))),
+            exe.to_string_lossy()
+        );
+        assert_eq!(
+            resolve_program("notexec", Some(OsStr::new(&path))),
+            "notexec"
+        );
+        assert_eq!(
+            resolve_program("nowhere", Some(OsStr::new(&path))),
+            "nowhere"
+        );
+        assert_eq!(resolve_program("myserver", None), "myserver");
+        assert_eq!(
+            resolve_program(&exe.to_string_lossy(), None),
+            canon.to_string_lossy()
+        );
+        assert_eq!(resolve_program("./no/such/prog", None), "./no/such/prog");
+    }
 }

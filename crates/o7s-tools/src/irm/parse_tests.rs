@@ -1,4 +1,5 @@
 use super::*;
+use o7s::ctrl::msg::{BindTarget, LoadBalance, RegTarget};
 
 fn p(line: &str) -> Invocation {
     let args: Vec<&str> = line.split_whitespace().collect();

@@ -6,7 +6,7 @@ use super::stats::{self, Reply, Stats};
 use super::{Args, MIN_SIZE};
 use o7s::{Error, Flow};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Put the sequence number and the send time (ns since the start of the run) at the head of
@@ -51,7 +51,7 @@ fn nanos(d: Duration) -> u64 {
 
 /// Ping `args.name`; returns the exit code (0 when replies came back, 1 on none or a flow
 /// that went down).
-pub fn run(args: &Args, stop: &AtomicBool) -> anyhow::Result<i32> {
+pub fn run(args: &Args) -> anyhow::Result<i32> {
     let name = args.name.clone().unwrap_or_default();
     let flow = match Flow::alloc(&name, args.qos.spec(), None) {
         Ok(f) => f,
@@ -73,6 +73,9 @@ pub fn run(args: &Args, stop: &AtomicBool) -> anyhow::Result<i32> {
         );
         return Ok(1);
     }
+    // Only now: Ctrl-C during the allocation still ends the process at once.
+    let stop = crate::stop_flag();
+    flow.set_write_timeout(Some(TICK));
     let show = !args.quiet && !args.json;
     let mut out = std::io::stdout().lock();
     if show {
@@ -109,17 +112,21 @@ pub fn run(args: &Args, stop: &AtomicBool) -> anyhow::Result<i32> {
             let seq = s.transmitted as u32;
             encode(&mut buf, seq, nanos(now - start));
             match flow.write(&buf) {
-                Ok(_) => {}
+                Ok(_) => {
+                    s.transmitted += 1;
+                    last_send = now;
+                    next_send = (next_send + interval).max(now);
+                    continue;
+                }
+                // The flow is full (backpressure): read replies below, then retry, so
+                // neither side waits forever for the other to make room.
+                Err(Error::Timeout | Error::WouldBlock) => {}
                 Err(Error::FlowDown) => {
                     end = End::Down;
                     break;
                 }
                 Err(e) => return Err(anyhow::anyhow!("cannot send to \"{name}\": {e}")),
             }
-            s.transmitted += 1;
-            last_send = now;
-            next_send = (next_send + interval).max(now);
-            continue;
         }
         let wake = if !sending || interval.is_zero() {
             last_send + patience(&s)

@@ -93,7 +93,7 @@ where
     let res = if args.listen {
         server::run()
     } else {
-        client::run(&args, &crate::stop_flag())
+        client::run(&args)
     };
     match res {
         Ok(code) => code,

@@ -190,7 +190,9 @@ pub enum IrmReq {
 pub enum IrmResp {
     Ok,
     Err(IrmError),
-    IpcpCreated { pid: u32 },
+    IpcpCreated {
+        pid: u32,
+    },
     Ipcps(Vec<IpcpInfo>),
     Names(Vec<NameInfo>),
     Flows(Vec<FlowInfo>),
@@ -292,7 +294,9 @@ pub enum IrmError {
     Timeout,
     #[error("no process accepted the flow to \"{name}\" (bind a program with auto, or start a server: irm bind program PROG name {name} auto)")]
     NoAcceptor { name: String },
-    #[error("this process is not bound to any name; bind it first: irm bind process PID name NAME")]
+    #[error(
+        "this process is not bound to any name; bind it first: irm bind process PID name NAME"
+    )]
     NotBoundToAnyName,
     #[error("flow {flow_id} does not exist")]
     NoSuchFlow { flow_id: u64 },

@@ -324,9 +324,9 @@ mod tests {
         assert_eq!(r.candidates("srv"), vec![10, 11]);
         assert_eq!(r.pick_acceptor("srv"), Some(10));
         assert_eq!(r.pick_acceptor("srv"), Some(10));
-        r.names
-            .get_mut("srv")
-            .map(|n| n.lb = LoadBalance::RoundRobin);
+        if let Some(n) = r.names.get_mut("srv") {
+            n.lb = LoadBalance::RoundRobin;
+        }
         let a = r.pick_acceptor("srv");
         let b = r.pick_acceptor("srv");
         assert_ne!(a, b);

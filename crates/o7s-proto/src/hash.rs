@@ -16,7 +16,8 @@ pub enum HashAlgo {
 }
 
 impl HashAlgo {
-    pub fn len(self) -> usize {
+    /// Length of a hash in bytes.
+    pub fn hash_len(self) -> usize {
         match self {
             HashAlgo::Sha3_224 => 28,
             HashAlgo::Sha3_256 => 32,
@@ -115,7 +116,7 @@ mod tests {
             HashAlgo::Sha3_384,
             HashAlgo::Sha3_512,
         ] {
-            assert_eq!(a.hash("oping.server").0.len(), a.len());
+            assert_eq!(a.hash("oping.server").0.len(), a.hash_len());
             assert_eq!(a.name().parse::<HashAlgo>(), Ok(a));
         }
     }

@@ -245,7 +245,10 @@ impl<W: Wait> Duplex<W> {
         let mut spin_until: Option<Instant> = None;
         let mut spinning = !self.spin.is_zero()
             && (self.spin_credit.load(Ordering::Relaxed) > 0
-                || self.spin_probe.fetch_add(1, Ordering::Relaxed) % SPIN_PROBE_EVERY == 0);
+                || self
+                    .spin_probe
+                    .fetch_add(1, Ordering::Relaxed)
+                    .is_multiple_of(SPIN_PROBE_EVERY));
         loop {
             match attempt() {
                 Err(ShmError::WouldBlock) => {}

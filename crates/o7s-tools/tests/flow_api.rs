@@ -113,6 +113,30 @@ fn flow_api_end_to_end() {
     });
     assert!(empty.is_some());
 
+    // Allocation without blocking: the set reports when it is done.
+    let mut set = FlowSet::new().expect("fset");
+    let acc = set
+        .accept(Some(Duration::from_secs(10)))
+        .expect("accept async");
+    let alloc = set
+        .alloc("api", QosSpec::DATA, Some(Duration::from_secs(10)))
+        .expect("alloc async");
+    let mut done = Vec::new();
+    while done.len() < 2 {
+        for e in set.wait(Some(Duration::from_secs(10))).expect("wait") {
+            if let Event::Allocated(id) = e {
+                done.push(id);
+            }
+        }
+    }
+    let e = set.take(alloc).expect("alloc result").expect("allocated");
+    let f = set.take(acc).expect("accept result").expect("accepted");
+    assert!(set.take(alloc).is_none(), "a result is taken once");
+    assert_eq!(f.qos(), QosSpec::DATA);
+    e.write(b"async").expect("write");
+    assert_eq!(f.read(&mut buf).expect("read"), 5);
+    drop((e, f));
+
     // A flow to a name nobody serves fails with a typed error at once.
     let t = Instant::now();
     match Flow::alloc("nobody", QosSpec::RAW, Some(Duration::from_secs(5))) {

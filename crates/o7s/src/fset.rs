@@ -5,7 +5,7 @@ use crate::flow::{Flow, FlowId, FlowInner};
 use rustix::event::epoll;
 use rustix::fd::{AsFd, OwnedFd};
 use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 /// Something that happened on a flow of a [`FlowSet`].
@@ -19,7 +19,25 @@ pub enum Event {
     Down(FlowId),
     /// The flow was deallocated locally (its [`Flow`] was dropped); it left the set.
     Deallocated(FlowId),
+    /// An allocation or accept started with [`FlowSet::alloc`] or [`FlowSet::accept`]
+    /// finished; collect its result with [`FlowSet::take`].
+    Allocated(PendingId),
 }
+
+/// Names an allocation or accept running in the background of a [`FlowSet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PendingId(pub u64);
+
+/// Background allocations: results land here, and a write to `wake` tells the set.
+struct Pending {
+    wake: OwnedFd,
+    next: u64,
+    done: Arc<Mutex<Vec<(PendingId, Result<Flow, Error>)>>>,
+    ready: Vec<(PendingId, Result<Flow, Error>)>,
+}
+
+/// The epoll key of the set's own wake-up eventfd (flow ids are random and never this).
+const PENDING_KEY: u64 = 0;
 
 struct Member {
     flow: Weak<FlowInner>,
@@ -31,6 +49,7 @@ struct Member {
 pub struct FlowSet {
     epoll: OwnedFd,
     members: HashMap<FlowId, Member>,
+    pending: Option<Pending>,
 }
 
 impl FlowSet {
@@ -39,7 +58,87 @@ impl FlowSet {
         Ok(FlowSet {
             epoll,
             members: HashMap::new(),
+            pending: None,
         })
+    }
+
+    /// Start allocating a flow to `name` without blocking; [`Event::Allocated`] reports
+    /// when it is done.
+    pub fn alloc(
+        &mut self,
+        name: &str,
+        qos: o7s_proto::QosSpec,
+        timeout: Option<Duration>,
+    ) -> Result<PendingId, Error> {
+        let name = name.to_string();
+        self.start(move || Flow::alloc(&name, qos, timeout))
+    }
+
+    /// Start waiting for an incoming flow without blocking; [`Event::Allocated`] reports
+    /// when one arrived (or the timeout passed).
+    pub fn accept(&mut self, timeout: Option<Duration>) -> Result<PendingId, Error> {
+        self.start(move || Flow::accept(timeout))
+    }
+
+    /// The result of a finished background allocation or accept, once.
+    pub fn take(&mut self, id: PendingId) -> Option<Result<Flow, Error>> {
+        let p = self.pending.as_mut()?;
+        let i = p.ready.iter().position(|(x, _)| *x == id)?;
+        Some(p.ready.swap_remove(i).1)
+    }
+
+    fn start(
+        &mut self,
+        job: impl FnOnce() -> Result<Flow, Error> + Send + 'static,
+    ) -> Result<PendingId, Error> {
+        if self.pending.is_none() {
+            let wake = o7s_shm::new_eventfd()?;
+            epoll::add(
+                &self.epoll,
+                &wake,
+                epoll::EventData::new_u64(PENDING_KEY),
+                epoll::EventFlags::IN,
+            )
+            .map_err(std::io::Error::from)?;
+            self.pending = Some(Pending {
+                wake,
+                next: 1,
+                done: Arc::new(Mutex::new(Vec::new())),
+                ready: Vec::new(),
+            });
+        }
+        let Some(p) = self.pending.as_mut() else {
+            return Err(Error::Protocol("no pending state".into()));
+        };
+        let id = PendingId(p.next);
+        p.next += 1;
+        let done = p.done.clone();
+        let wake = p.wake.try_clone()?;
+        std::thread::Builder::new()
+            .name("o7s-alloc".into())
+            .spawn(move || {
+                let r = job();
+                done.lock().unwrap_or_else(|e| e.into_inner()).push((id, r));
+                let _ = rustix::io::write(&wake, &1u64.to_ne_bytes());
+            })?;
+        Ok(id)
+    }
+
+    /// Move finished background jobs to `ready` and report them.
+    fn collect_pending(&mut self, out: &mut Vec<Event>) {
+        let Some(p) = self.pending.as_mut() else {
+            return;
+        };
+        let mut done = p.done.lock().unwrap_or_else(|e| e.into_inner());
+        if done.is_empty() {
+            return;
+        }
+        let mut b = [0u8; 8];
+        let _ = rustix::io::read(&p.wake, &mut b);
+        for (id, r) in done.drain(..) {
+            out.push(Event::Allocated(id));
+            p.ready.push((id, r));
+        }
     }
 
     /// Watch `flow` for packets and for going down.
@@ -105,6 +204,7 @@ impl FlowSet {
 
     /// Collect what is ready now without sleeping.
     fn ready(&mut self, out: &mut Vec<Event>) {
+        self.collect_pending(out);
         let mut gone = Vec::new();
         for (&id, m) in self.members.iter_mut() {
             let Some(f) = m.flow.upgrade() else {

@@ -32,5 +32,5 @@ pub use client::Irm;
 pub use ctrl::msg::IrmError;
 pub use error::Error;
 pub use flow::{Flow, FlowId};
-pub use fset::{Event, FlowSet};
+pub use fset::{Event, FlowSet, PendingId};
 pub use o7s_proto::{QosCube, QosSpec};

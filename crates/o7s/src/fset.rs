@@ -28,12 +28,15 @@ pub enum Event {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PendingId(pub u64);
 
+/// A finished background job.
+type Done = (PendingId, Result<Flow, Error>);
+
 /// Background allocations: results land here, and a write to `wake` tells the set.
 struct Pending {
     wake: OwnedFd,
     next: u64,
-    done: Arc<Mutex<Vec<(PendingId, Result<Flow, Error>)>>>,
-    ready: Vec<(PendingId, Result<Flow, Error>)>,
+    done: Arc<Mutex<Vec<Done>>>,
+    ready: Vec<Done>,
 }
 
 /// The epoll key of the set's own wake-up eventfd (flow ids are random and never this).

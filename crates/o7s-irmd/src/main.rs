@@ -70,6 +70,20 @@ fn run(args: Args) -> Result<()> {
     }
     let path = rundir.join("irmd.sock");
     claim_socket(&path)?;
+    let irmd = Irmd::new(rundir.clone(), Spawner::new());
+    install_signal_handler(irmd.clone(), path.clone())?;
+    info!(
+        "Ouroboros IPC Resource Manager daemon started, run directory {}.",
+        rundir.display()
+    );
+    // Apply the configuration before listening: once the socket exists, the system is up.
+    if let Some(p) = &args.config {
+        if let Err(e) = apply(&irmd, &steps) {
+            irmd.shutdown();
+            bail!("applying {}: {e}", p.display());
+        }
+        info!("Applied configuration {}.", p.display());
+    }
     let listener = socket_with(
         AddressFamily::UNIX,
         SocketType::SEQPACKET,
@@ -78,34 +92,41 @@ fn run(args: Args) -> Result<()> {
     )?;
     let addr = SocketAddrUnix::new(&path)?;
     bind(&listener, &addr).with_context(|| format!("binding {}", path.display()))?;
+    restrict_socket(&path);
     listen(&listener, 128)?;
-
-    let irmd = Irmd::new(rundir.clone(), Spawner::new());
-    install_signal_handler(irmd.clone(), path.clone())?;
-    info!(
-        "Ouroboros IPC Resource Manager daemon started, run directory {}.",
-        rundir.display()
-    );
-
     let server = {
         let irmd = irmd.clone();
         std::thread::Builder::new()
             .name("irm-listen".into())
             .spawn(move || o7s_irmd::server::serve(irmd, listener))?
     };
-    if let Some(p) = &args.config {
-        if let Err(e) = apply(&irmd, &steps) {
-            irmd.shutdown();
-            let _ = std::fs::remove_file(&path);
-            bail!("applying {}: {e}", p.display());
-        }
-        info!("Applied configuration {}.", p.display());
-    }
     match server.join() {
         Ok(r) => r.context("serving the IRMd socket")?,
         Err(_) => bail!("the listener thread panicked"),
     }
     Ok(())
+}
+
+/// As root, the socket belongs to group `o7s` (when it exists) and only root and that group
+/// may connect; otherwise the run directory is private to the user.
+fn restrict_socket(path: &Path) {
+    if !rustix::process::getuid().is_root() {
+        return;
+    }
+    let gid = std::fs::read_to_string("/etc/group").ok().and_then(|g| {
+        g.lines().find_map(|l| {
+            let mut f = l.split(':');
+            (f.next() == Some("o7s")).then(|| f.nth(1).and_then(|g| g.parse::<u32>().ok()))?
+        })
+    });
+    let mode = match gid {
+        Some(gid) => {
+            let _ = std::os::unix::fs::chown(path, Some(0), Some(gid));
+            0o660
+        }
+        None => 0o600,
+    };
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
 }
 
 fn apply(irmd: &Arc<Irmd>, steps: &[IrmReq]) -> Result<()> {

@@ -222,3 +222,33 @@ fn irm_errors_are_clear() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("start it with: irmd"), "{}", text(&out));
 }
+
+#[test]
+fn a_config_file_sets_up_the_whole_system() {
+    let cfg = tempfile::NamedTempFile::new().expect("tmp");
+    let oping = common::bin_dir().join("oping");
+    std::fs::write(
+        cfg.path(),
+        format!(
+            "[name.\"oping.server\"]\nprog = [\"{}\"]\nargs = [\"-l\"]\nlb = \"round-robin\"\n\n\
+             [local.lo]\nbootstrap = \"lo\"\nhash = \"SHA3_512\"\nreg = [\"oping.server\"]\n",
+            oping.display()
+        ),
+    )
+    .expect("write config");
+    let path = cfg.path().display().to_string();
+    let sys = System::start_with(&["--config", &path]);
+    let ok = wait_for(Duration::from_secs(10), || {
+        sys.irm_ok("name list").contains("round-robin")
+    });
+    assert!(ok.is_some(), "{}", sys.log());
+    let out = sys
+        .cmd("oping")
+        .args(["-n", "oping.server", "-c", "20", "-i", "0"])
+        .output()
+        .expect("oping");
+    let t = text(&out);
+    assert!(out.status.success(), "{t}\n{}", sys.log());
+    assert!(t.contains("20 packets transmitted, 20 received"), "{t}");
+    assert!(sys.log().contains("Applied configuration"), "{}", sys.log());
+}

@@ -29,6 +29,11 @@ pub struct System {
 impl System {
     /// Start an IRMd in a fresh run directory and wait until it listens.
     pub fn start() -> System {
+        System::start_with(&[])
+    }
+
+    /// Start an IRMd with extra arguments (e.g. `--config FILE`).
+    pub fn start_with(args: &[&str]) -> System {
         let dir = tempfile::Builder::new()
             .prefix("o7s-test-")
             .tempdir()
@@ -37,6 +42,7 @@ impl System {
         let log = std::fs::File::create(dir.path().join("irmd.log")).expect("log file");
         let irmd = Command::new(bin.join("irmd"))
             .arg("--stdout")
+            .args(args)
             .env("O7S_RUNDIR", dir.path())
             .env("PATH", path_with(&bin))
             .stdin(Stdio::null())

@@ -28,6 +28,34 @@ pub mod units;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+/// Parse a tool's arguments; `Err(code)` after clap printed help (0) or an error (2).
+pub fn parse_args<A, I, T>(args: I) -> Result<A, i32>
+where
+    A: clap::Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    A::try_parse_from(args).map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            2
+        } else {
+            0
+        }
+    })
+}
+
+/// Wait for the next flow to one of this process's names. A server started before its
+/// `irm bind process` simply waits in the IRMd until the bind arrives.
+pub fn accept_next() -> Result<o7s::Flow, o7s::Error> {
+    loop {
+        match o7s::Flow::accept(None) {
+            Err(o7s::Error::Timeout | o7s::Error::Irm(o7s::IrmError::Timeout)) => continue,
+            r => return r,
+        }
+    }
+}
+
 /// A flag raised by SIGINT, SIGTERM or SIGHUP, so a tool can stop and print its summary.
 pub fn stop_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));

@@ -2,7 +2,7 @@
 //! serve (`oecho -l`): accept flows, print each message and send it back.
 
 use clap::Parser;
-use o7s::{Error, Flow, IrmError};
+use o7s::{Error, Flow};
 use std::time::Duration;
 
 #[derive(Parser, Debug, Clone, PartialEq)]
@@ -42,12 +42,9 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let args = match Args::try_parse_from(args) {
+    let args: Args = match crate::parse_args(args) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { 2 } else { 0 };
-        }
+        Err(code) => return code,
     };
     let res = if args.listen { server() } else { client(&args) };
     match res {
@@ -90,24 +87,8 @@ fn client(args: &Args) -> Result<(), String> {
 }
 
 fn server() -> Result<(), String> {
-    let mut hinted = false;
     loop {
-        let flow = match Flow::accept(None) {
-            Ok(f) => f,
-            Err(Error::Irm(IrmError::NotBoundToAnyName)) => {
-                if !hinted {
-                    errln!(
-                        "oecho: waiting for a name; bind one: irm bind process {} name NAME",
-                        std::process::id()
-                    );
-                    hinted = true;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-                continue;
-            }
-            Err(Error::Timeout | Error::Irm(IrmError::Timeout)) => continue,
-            Err(e) => return Err(format!("cannot accept flows: {}", why(e))),
-        };
+        let flow = crate::accept_next().map_err(|e| format!("cannot accept flows: {}", why(e)))?;
         flow.set_read_timeout(Some(REPLY_WAIT));
         let mut buf = vec![0u8; flow.mtu().max(1)];
         match flow.read(&mut buf) {

@@ -1,37 +1,19 @@
 //! The `oping` server: accept flows forever, one thread per flow, each packet echoed back
 //! unchanged. A flow ends when its peer goes; the server ends when it is killed.
 
-use o7s::{Error, Flow, IrmError};
-use std::time::Duration;
+use o7s::{Error, Flow};
 
 /// Accept flows until the IRMd goes away; returns the exit code.
 pub fn run() -> anyhow::Result<i32> {
-    let mut hinted = false;
     loop {
-        match Flow::accept(None) {
-            Ok(flow) => {
-                outln!(
-                    "New flow {} for {} (qos {}).",
-                    flow.id(),
-                    flow.name(),
-                    flow.qos().cube().map_or("custom", |c| c.name())
-                );
-                std::thread::spawn(move || echo(flow));
-            }
-            // Started before `irm bind process`: wait for the bind.
-            Err(Error::Irm(IrmError::NotBoundToAnyName)) => {
-                if !hinted {
-                    errln!(
-                        "oping: waiting for a name; bind one: irm bind process {} name NAME",
-                        std::process::id()
-                    );
-                    hinted = true;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(Error::Timeout | Error::Irm(IrmError::Timeout)) => {}
-            Err(e) => return Err(anyhow::anyhow!("cannot accept flows: {e}")),
-        }
+        let flow = crate::accept_next().map_err(|e| anyhow::anyhow!("cannot accept flows: {e}"))?;
+        outln!(
+            "New flow {} for {} (qos {}).",
+            flow.id(),
+            flow.name(),
+            flow.qos().cube().map_or("custom", |c| c.name())
+        );
+        std::thread::spawn(move || echo(flow));
     }
 }
 

@@ -135,7 +135,7 @@ impl Local {
 }
 
 impl IpcpLogic for Local {
-    fn handle(&self, rpc: &Arc<Rpc>, id: u64, req: IpcpReq) {
+    fn handle(&self, rpc: &Arc<Rpc>, id: u64, req: IpcpReq, _fds: Vec<rustix::fd::OwnedFd>) {
         let answer = self.answer(req, rpc).unwrap_or_else(IpcpResp::Err);
         if let Err(e) = rpc.reply(id, answer, &[]) {
             warn!("cannot answer the IRMd: {e}");

@@ -9,7 +9,9 @@ use rustix::fd::OwnedFd;
 use std::sync::mpsc;
 use tracing::{error, info};
 
+mod dataplane;
 mod local;
+mod udp;
 
 /// An o7s IPC process (started by irmd).
 #[derive(Parser, Debug)]
@@ -28,7 +30,14 @@ struct Args {
 
 /// What every IPCP kind implements; the runtime below shuttles control messages to it.
 pub trait IpcpLogic: Send + Sync + 'static {
-    fn handle(&self, rpc: &std::sync::Arc<Rpc>, id: u64, req: o7s::ctrl::msg::IpcpReq);
+    /// Answer request `id` (with `rpc.reply`); `fds` came with it (a flow's four fds).
+    fn handle(
+        &self,
+        rpc: &std::sync::Arc<Rpc>,
+        id: u64,
+        req: o7s::ctrl::msg::IpcpReq,
+        fds: Vec<OwnedFd>,
+    );
 }
 
 fn control_socket() -> Result<OwnedFd> {
@@ -64,12 +73,13 @@ fn run(args: Args) -> Result<()> {
     let sock = control_socket()?;
     let logic: std::sync::Arc<dyn IpcpLogic> = match kind {
         IpcpKind::Local => std::sync::Arc::new(local::Local::new(&args.name)),
+        IpcpKind::Udp4 | IpcpKind::Udp6 => std::sync::Arc::new(udp::Udp::new(&args.name, kind)),
         other => bail!("IPCP type {other} is not available in this build yet"),
     };
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let done_tx = std::sync::Mutex::new(done_tx);
     let _rpc = Rpc::start(sock, move |rpc, inb| match inb {
-        Inbound::Req { id, body, .. } => logic.handle(rpc, id, body),
+        Inbound::Req { id, body, fds } => logic.handle(rpc, id, body, fds),
         Inbound::Note { id, .. } => {
             let e = o7s::ctrl::msg::IrmError::BadRequest {
                 why: "the IRMd sends requests, not notes".into(),

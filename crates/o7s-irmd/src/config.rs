@@ -186,6 +186,8 @@ enum Check {
     Ip6 {
         host: bool,
     },
+    /// A file name (read when the IPCP bootstraps).
+    Path,
     /// An integer in the inclusive range.
     Int(i64, i64),
     /// An integer from the set.
@@ -220,11 +222,13 @@ const UDP4: &[Param] = &[
     p("ip", "ip", Check::Ip4 { host: true }),
     PORT,
     p("dns", "dns", Check::Ip4 { host: false }),
+    p("hosts", "hosts", Check::Path),
 ];
 const UDP6: &[Param] = &[
     p("ip", "ip", Check::Ip6 { host: true }),
     PORT,
     p("dns", "dns", Check::Ip6 { host: false }),
+    p("hosts", "hosts", Check::Path),
 ];
 const BROADCAST: &[Param] = &[];
 const SIZES: &[i64] = &[1, 2, 4, 8];
@@ -403,6 +407,13 @@ impl Cx<'_> {
     ) -> Result<String, ConfigError> {
         let bad = |why: String| self.err(v.span(), key, why);
         match check {
+            Check::Path => {
+                let s = self.string(key, v)?;
+                if s.is_empty() {
+                    return Err(bad("an empty file name".into()));
+                }
+                Ok(s.to_string())
+            }
             Check::Hash => {
                 let s = self.string(key, v)?;
                 s.parse::<HashAlgo>()

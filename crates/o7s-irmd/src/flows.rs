@@ -4,7 +4,7 @@ use crate::irmd::{ok, rpc_err, Answer, Irmd, DEFAULT_ALLOC_TIMEOUT, IPCP_TIMEOUT
 use crate::registry::{Delivery, FlowRec, FlowState, PendingAlloc};
 use o7s::ctrl::msg::{FlowGrant, IpcpKind, IpcpReq, IpcpResp, IrmError, IrmResp};
 use o7s_proto::{NameHash, QosSpec};
-use rustix::fd::OwnedFd;
+use rustix::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{debug, info};
@@ -31,8 +31,16 @@ struct FlowFds {
     live: OwnedFd,
 }
 
-fn new_flow_fds() -> Result<FlowFds, IrmError> {
-    let mem = o7s_shm::create_flow_mem(&o7s_shm::RingConfig::default()).map_err(internal)?;
+/// Headroom reserved in front of every packet of a flow through an IPCP, for the headers of
+/// the layers below (Ethernet, the unicast DT header, FRCT, ...).
+pub const IPCP_HEADROOM: u16 = 64;
+
+fn new_flow_fds(headroom: u16) -> Result<FlowFds, IrmError> {
+    let cfg = o7s_shm::RingConfig {
+        headroom,
+        ..Default::default()
+    };
+    let mem = o7s_shm::create_flow_mem(&cfg).map_err(internal)?;
     let wa = o7s_shm::new_eventfd().map_err(internal)?;
     let wb = o7s_shm::new_eventfd().map_err(internal)?;
     let (la, lb) = o7s_shm::liveness_pair().map_err(internal)?;
@@ -88,7 +96,7 @@ impl Irmd {
                 break;
             }
         }
-        let Some((_, ipcp, layer, rpc, hash)) = chosen else {
+        let Some((kind, ipcp, layer, rpc, hash)) = chosen else {
             return Err(IrmError::NameNotFound {
                 name: name.to_string(),
             });
@@ -99,6 +107,28 @@ impl Irmd {
                 break id;
             }
         };
+        // Through a local layer both applications share the rings, which the acceptor's side
+        // creates; through any other layer the IPCP holds the other end, made here.
+        let remote = if kind == IpcpKind::Local {
+            None
+        } else {
+            Some(new_flow_fds(IPCP_HEADROOM)?)
+        };
+        let mtu = self.lock().ipcps.get(&ipcp).map_or(0, |i| i.mtu);
+        let (ipcp_fds, app_grant, live) = match remote {
+            None => (Vec::new(), None, None),
+            Some(f) => {
+                let grant = FlowGrant {
+                    flow_id,
+                    side: 0,
+                    qos,
+                    name: name.to_string(),
+                    layer: layer.clone(),
+                    mtu,
+                };
+                (f.b, Some(Delivery { grant, fds: f.a }), Some(f.live))
+            }
+        };
         {
             let mut g = self.lock();
             g.allocs.insert(
@@ -107,7 +137,7 @@ impl Irmd {
                     pid,
                     name: name.to_string(),
                     deadline,
-                    grant: None,
+                    grant: app_grant,
                 },
             );
             g.flows.insert(
@@ -120,13 +150,20 @@ impl Irmd {
                     qos,
                     alloc_pid: pid,
                     accept_pid: 0,
-                    live: None,
+                    live,
                     state: FlowState::Pending,
                 },
             );
         }
         let left = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(1);
-        let answer = rpc.request(IpcpReq::FlowAlloc { flow_id, hash, qos }, &[], Some(left));
+        let borrowed: Vec<_> = ipcp_fds.iter().map(|f| f.as_fd()).collect();
+        let answer = rpc.request(
+            IpcpReq::FlowAlloc { flow_id, hash, qos },
+            &borrowed,
+            Some(left),
+        );
+        drop(borrowed);
+        drop(ipcp_fds);
         let mut g = self.lock();
         let pending = g.allocs.remove(&flow_id);
         let result = match answer {
@@ -156,49 +193,34 @@ impl Irmd {
         result
     }
 
-    /// A flow request for `hash` arrived at IPCP `ipcp`: find (or start) the process that
-    /// accepts it and hand it its end. Returns the flow id.
-    pub(crate) fn flow_req_arr(
-        self: &Arc<Self>,
-        ipcp: &str,
-        hash: &NameHash,
-        qos: QosSpec,
-        local_peer: Option<u64>,
-    ) -> Result<u64, IrmError> {
-        let Some(peer) = local_peer else {
-            return Err(IrmError::NotSupported {
-                what: "flows from remote layers".into(),
-            });
-        };
-        let (name, deadline) = {
-            let g = self.lock();
-            let name = g
-                .name_of_hash(ipcp, hash)
-                .ok_or_else(|| IrmError::NameNotFound {
-                    name: hash.to_string(),
-                })?;
-            let deadline = g
-                .allocs
-                .get(&peer)
-                .map_or(Instant::now() + DEFAULT_ALLOC_TIMEOUT, |p| p.deadline);
-            (name, deadline)
-        };
+    /// Wait until a process accepts flows for `name` (starting an `auto` program if none
+    /// runs), until `deadline` or until `still_wanted` says the requester gave up.
+    fn wait_acceptor<'a>(
+        &'a self,
+        name: &str,
+        deadline: Instant,
+        still_wanted: impl Fn(&crate::registry::Registry) -> bool,
+    ) -> Result<(u32, std::sync::MutexGuard<'a, crate::registry::Registry>), IrmError> {
         let mut spawned = false;
         let mut g = self.lock();
-        let acceptor = loop {
-            if !g.allocs.contains_key(&peer) {
+        loop {
+            if !still_wanted(&g) {
                 return Err(IrmError::Timeout);
             }
-            if let Some(b) = g.pick_acceptor(&name) {
-                break b;
+            if let Some(b) = g.pick_acceptor(name) {
+                return Ok((b, g));
             }
-            let Some(n) = g.names.get(&name) else {
-                return Err(IrmError::NoSuchName { name });
+            let Some(n) = g.names.get(name) else {
+                return Err(IrmError::NoSuchName {
+                    name: name.to_string(),
+                });
             };
-            if g.candidates(&name).is_empty() {
+            if g.candidates(name).is_empty() {
                 let auto = n.progs.iter().find(|p| p.auto).cloned();
                 if n.progs.is_empty() && n.pids.is_empty() {
-                    return Err(IrmError::NoAcceptor { name });
+                    return Err(IrmError::NoAcceptor {
+                        name: name.to_string(),
+                    });
                 }
                 if let (Some(prog), false) = (auto, spawned) {
                     drop(g);
@@ -212,10 +234,46 @@ impl Irmd {
             let (ng, alive) = self.wait_until(g, deadline);
             g = ng;
             if !alive {
-                return Err(IrmError::NoAcceptor { name });
+                return Err(IrmError::NoAcceptor {
+                    name: name.to_string(),
+                });
             }
+        }
+    }
+
+    /// A flow request for `hash` arrived at IPCP `ipcp`: find (or start) the process that
+    /// accepts it and hand it its end. Returns the flow id and, for a flow from another
+    /// system, the IPCP's end of the flow.
+    pub(crate) fn flow_req_arr(
+        self: &Arc<Self>,
+        ipcp: &str,
+        hash: &NameHash,
+        qos: QosSpec,
+        local_peer: Option<u64>,
+    ) -> Result<(u64, Vec<OwnedFd>), IrmError> {
+        let (name, layer, mtu, deadline) = {
+            let g = self.lock();
+            let name = g
+                .name_of_hash(ipcp, hash)
+                .ok_or_else(|| IrmError::NameNotFound {
+                    name: hash.to_string(),
+                })?;
+            let (layer, mtu) = g
+                .ipcps
+                .get(ipcp)
+                .map(|i| (i.layer.clone().unwrap_or_default(), i.mtu))
+                .unwrap_or_default();
+            let deadline = local_peer
+                .and_then(|p| g.allocs.get(&p))
+                .map_or(Instant::now() + DEFAULT_ALLOC_TIMEOUT, |p| p.deadline);
+            (name, layer, mtu, deadline)
         };
-        let fds = new_flow_fds()?;
+        let Some(peer) = local_peer else {
+            return self.remote_flow(ipcp, &name, &layer, mtu, qos, deadline);
+        };
+        let (acceptor, mut g) =
+            self.wait_acceptor(&name, deadline, |g| g.allocs.contains_key(&peer))?;
+        let fds = new_flow_fds(0)?;
         let Some(flow) = g.flows.get_mut(&peer) else {
             return Err(IrmError::Timeout);
         };
@@ -249,7 +307,59 @@ impl Irmd {
             flow = peer,
             "flow {peer} to {name} goes to process {acceptor}"
         );
-        Ok(peer)
+        Ok((peer, Vec::new()))
+    }
+
+    /// A flow from another system: the acceptor gets side B, the IPCP side A.
+    fn remote_flow(
+        &self,
+        ipcp: &str,
+        name: &str,
+        layer: &str,
+        mtu: u32,
+        qos: QosSpec,
+        deadline: Instant,
+    ) -> Result<(u64, Vec<OwnedFd>), IrmError> {
+        let (acceptor, mut g) = self.wait_acceptor(name, deadline, |_| true)?;
+        let flow_id = loop {
+            let id: u64 = rand::random();
+            if id != 0 && !g.flows.contains_key(&id) {
+                break id;
+            }
+        };
+        let fds = new_flow_fds(IPCP_HEADROOM)?;
+        g.flows.insert(
+            flow_id,
+            FlowRec {
+                id: flow_id,
+                name: name.to_string(),
+                layer: layer.to_string(),
+                ipcp: ipcp.to_string(),
+                qos,
+                alloc_pid: 0,
+                accept_pid: acceptor,
+                live: Some(fds.live),
+                state: FlowState::Allocated,
+            },
+        );
+        let grant = FlowGrant {
+            flow_id,
+            side: 1,
+            qos,
+            name: name.to_string(),
+            layer: layer.to_string(),
+            mtu,
+        };
+        if let Some(p) = g.procs.get_mut(&acceptor) {
+            p.inbox.push_back(Delivery { grant, fds: fds.b });
+        }
+        drop(g);
+        self.notify();
+        info!(
+            flow = flow_id,
+            "Flow to {name} arrived over {layer} for process {acceptor}."
+        );
+        Ok((flow_id, fds.a))
     }
 
     pub(crate) fn flow_accept(&self, pid: u32, deadline: Option<Instant>) -> Answer {

@@ -4,7 +4,7 @@ use crate::irmd::Irmd;
 use crate::registry::{Ipcp, ProgBind};
 use o7s::ctrl::msg::{IpcpKind, IpcpNote, IpcpResp, IrmError};
 use o7s::ctrl::rpc::{Inbound, Rpc};
-use rustix::fd::{AsRawFd, OwnedFd};
+use rustix::fd::{AsFd, AsRawFd, OwnedFd};
 use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -150,21 +150,22 @@ fn on_ipcp(irmd: &Weak<Irmd>, name: &str, pid: u32, rpc: &Arc<Rpc>, inb: Inbound
     match inb {
         Inbound::Closed => irmd.ipcp_gone(name, pid),
         Inbound::Note { id, body, .. } => {
-            let answer = match body {
+            let (answer, fds) = match body {
                 IpcpNote::FlowReqArr {
                     hash,
                     qos,
                     local_peer,
                 } => match irmd.flow_req_arr(name, &hash, qos, local_peer) {
-                    Ok(flow_id) => IpcpResp::FlowAccepted { flow_id },
-                    Err(e) => IpcpResp::Err(e),
+                    Ok((flow_id, fds)) => (IpcpResp::FlowAccepted { flow_id }, fds),
+                    Err(e) => (IpcpResp::Err(e), Vec::new()),
                 },
                 IpcpNote::FlowDown { flow_id } => {
                     irmd.flow_down(flow_id);
-                    IpcpResp::Ok
+                    (IpcpResp::Ok, Vec::new())
                 }
             };
-            if let Err(e) = rpc.reply(id, answer, &[]) {
+            let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+            if let Err(e) = rpc.reply(id, answer, &borrowed) {
                 warn!("IPCP {name}: cannot answer: {e}");
             }
         }

@@ -43,7 +43,7 @@ pub fn bootstrap_params(kind: IpcpKind) -> &'static [&'static str] {
         IpcpKind::Local => &["hash"],
         IpcpKind::EthLlc => &["dev", "hash"],
         IpcpKind::EthDix => &["dev", "ethertype", "hash"],
-        IpcpKind::Udp4 | IpcpKind::Udp6 => &["ip", "port", "dns"],
+        IpcpKind::Udp4 | IpcpKind::Udp6 => &["ip", "port", "dns", "hosts"],
         IpcpKind::Unicast => &[
             "addr",
             "eid",
@@ -93,6 +93,7 @@ const BOOTSTRAP_KW: &[&str] = &[
     "dht_t_refresh",
     "dht_t_replicate",
     "port",
+    "hosts",
     "dif",
     "if_name",
     "addr-auth",

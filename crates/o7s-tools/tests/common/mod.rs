@@ -24,7 +24,12 @@ pub struct System {
     pub dir: tempfile::TempDir,
     pub bin: PathBuf,
     irmd: Option<Child>,
+    /// Run everything of this system as this uid (through `setpriv`).
+    user: Option<u32>,
 }
+
+/// uid and gid of `nobody`.
+pub const NOBODY: u32 = 65534;
 
 impl System {
     /// Start an IRMd in a fresh run directory and wait until it listens.
@@ -34,13 +39,27 @@ impl System {
 
     /// Start an IRMd with extra arguments (e.g. `--config FILE`).
     pub fn start_with(args: &[&str]) -> System {
+        System::start_full(args, None)
+    }
+
+    /// Start an IRMd, and run every tool of this system, as user `nobody`.
+    pub fn start_as_nobody() -> System {
+        System::start_full(&[], Some(NOBODY))
+    }
+
+    fn start_full(args: &[&str], user: Option<u32>) -> System {
         let dir = tempfile::Builder::new()
             .prefix("o7s-test-")
             .tempdir()
             .expect("tempdir");
         let bin = bin_dir();
         let log = std::fs::File::create(dir.path().join("irmd.log")).expect("log file");
-        let irmd = Command::new(bin.join("irmd"))
+        if let Some(uid) = user {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(uid)).expect("chown");
+            std::os::unix::fs::chown(dir.path().join("irmd.log"), Some(uid), Some(uid))
+                .expect("chown");
+        }
+        let irmd = as_user(&bin.join("irmd"), user)
             .arg("--stdout")
             .args(args)
             .env("O7S_RUNDIR", dir.path())
@@ -54,6 +73,7 @@ impl System {
             dir,
             bin,
             irmd: Some(irmd),
+            user,
         };
         let sock = sys.dir.path().join("irmd.sock");
         wait_for(Duration::from_secs(10), || sock.exists())
@@ -76,7 +96,7 @@ impl System {
 
     /// A command for one of our binaries, pointed at this system.
     pub fn cmd(&self, prog: &str) -> Command {
-        let mut c = Command::new(self.bin.join(prog));
+        let mut c = as_user(&self.bin.join(prog), self.user);
         c.env("O7S_RUNDIR", self.dir.path())
             .env("PATH", path_with(&self.bin))
             .stdin(Stdio::null());
@@ -155,6 +175,22 @@ impl Drop for System {
                 let _ = c.kill();
                 let _ = c.wait();
             }
+        }
+    }
+}
+
+/// A command for `prog`, run as `user` through `setpriv` when given.
+fn as_user(prog: &Path, user: Option<u32>) -> Command {
+    match user {
+        None => Command::new(prog),
+        Some(uid) => {
+            let mut c = Command::new("setpriv");
+            c.arg(format!("--reuid={uid}"))
+                .arg(format!("--regid={uid}"))
+                .arg("--clear-groups")
+                .arg("--")
+                .arg(prog);
+            c
         }
     }
 }

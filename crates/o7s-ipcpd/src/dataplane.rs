@@ -1,0 +1,206 @@
+//! The data path of an IPCP that carries application flows over a network: the IPCP's ends
+//! of its flows, one thread that drains them towards the network, and delivery of what
+//! arrives from the network into the flows. What a packet looks like on the wire is the
+//! `Egress`'s business; this room only moves bytes between rings and the egress.
+
+use o7s_shm::{Endpoint, ShmError};
+use rustix::event::epoll;
+use rustix::fd::OwnedFd;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use tracing::{debug, warn};
+
+/// Sends a flow's packets to its peer.
+pub trait Egress: Send + Sync + 'static {
+    /// Where a flow's packets go (address and the peer's endpoint id).
+    type Peer: Send + Sync + Clone + std::fmt::Debug + 'static;
+    /// Send one packet: the payload is `buf[off..]`, and `buf[..off]` is free headroom the
+    /// egress may fill with its header.
+    fn send(&self, peer: &Self::Peer, buf: &mut [u8], off: usize);
+    /// A flow went away locally (the application deallocated it or died).
+    fn closed(&self, _flow_id: u64, _peer: &Self::Peer) {}
+}
+
+/// The IPCP's end of one application flow.
+pub struct Port<P> {
+    pub flow_id: u64,
+    pub ep: Endpoint,
+    pub peer: P,
+    /// Packets from the network that found the application's ring full.
+    pub rx_drops: AtomicU64,
+    pub rx_packets: AtomicU64,
+    pub tx_packets: AtomicU64,
+}
+
+pub struct Dataplane<E: Egress> {
+    egress: Arc<E>,
+    ports: RwLock<HashMap<u64, Arc<Port<E::Peer>>>>,
+    epoll: OwnedFd,
+}
+
+/// How many packets one flow may send in a row before the others get a turn.
+const BURST: usize = 64;
+
+impl<E: Egress> Dataplane<E> {
+    pub fn new(egress: Arc<E>) -> std::io::Result<Arc<Self>> {
+        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        let dp = Arc::new(Dataplane {
+            egress,
+            ports: RwLock::new(HashMap::new()),
+            epoll,
+        });
+        let me = dp.clone();
+        std::thread::Builder::new()
+            .name("egress".into())
+            .spawn(move || me.egress_loop())?;
+        Ok(dp)
+    }
+
+    /// Take over the IPCP's end of flow `flow_id` (the four fds the IRMd sent). The IPCP is
+    /// side B of a flow an application allocates, side A of one that arrives from the network.
+    pub fn add(
+        &self,
+        flow_id: u64,
+        fds: Vec<OwnedFd>,
+        side: o7s_shm::Side,
+        peer: E::Peer,
+    ) -> Result<Arc<Port<E::Peer>>, String> {
+        let Ok::<[OwnedFd; 4], _>([mem, own, peer_wait, live]) = fds.try_into() else {
+            return Err("a flow needs exactly four fds".into());
+        };
+        let ep = Endpoint::new(mem, side, own, peer_wait, live).map_err(|e| e.to_string())?;
+        let port = Arc::new(Port {
+            flow_id,
+            ep,
+            peer,
+            rx_drops: AtomicU64::new(0),
+            rx_packets: AtomicU64::new(0),
+            tx_packets: AtomicU64::new(0),
+        });
+        self.register(&port)?;
+        self.write_ports().insert(flow_id, port.clone());
+        Ok(port)
+    }
+
+    fn register(&self, port: &Port<E::Peer>) -> Result<(), String> {
+        let data = epoll::EventData::new_u64(port.flow_id);
+        epoll::add(&self.epoll, port.ep.wait_fd(), data, epoll::EventFlags::IN)
+            .map_err(|e| e.to_string())?;
+        let flags = epoll::EventFlags::IN | epoll::EventFlags::RDHUP;
+        epoll::add(&self.epoll, port.ep.live_fd(), data, flags).map_err(|e| e.to_string())?;
+        // A packet written before we armed must not wait for the next one.
+        let _ = port.ep.arm(true, None);
+        Ok(())
+    }
+
+    fn write_ports(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<u64, Arc<Port<E::Peer>>>> {
+        self.ports.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn get(&self, flow_id: u64) -> Option<Arc<Port<E::Peer>>> {
+        self.ports
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&flow_id)
+            .cloned()
+    }
+
+    /// Forget a flow (its fds close with the last reference).
+    pub fn remove(&self, flow_id: u64) -> Option<Arc<Port<E::Peer>>> {
+        let port = self.write_ports().remove(&flow_id)?;
+        let _ = epoll::delete(&self.epoll, port.ep.wait_fd());
+        let _ = epoll::delete(&self.epoll, port.ep.live_fd());
+        Some(port)
+    }
+
+    pub fn len(&self) -> usize {
+        self.ports.read().map(|p| p.len()).unwrap_or(0)
+    }
+
+    /// Hand a packet from the network to the application. A full ring drops the packet (the
+    /// network's loss, counted), so a slow reader never stalls the IPCP for other flows.
+    pub fn deliver(&self, port: &Port<E::Peer>, payload: &[u8]) {
+        match port.ep.try_write(payload) {
+            Ok(()) => {
+                port.rx_packets.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(ShmError::WouldBlock) | Err(ShmError::TooBig { .. }) => {
+                port.rx_drops.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => debug!(flow = port.flow_id, "cannot deliver: {e}"),
+        }
+    }
+
+    /// Drain every flow with packets towards the network; sleep when all are empty.
+    fn egress_loop(self: Arc<Self>) {
+        let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
+        loop {
+            let ports: Vec<Arc<Port<E::Peer>>> = self
+                .ports
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .cloned()
+                .collect();
+            let mut busy = false;
+            for p in &ports {
+                p.ep.disarm();
+                p.ep.drain_wakeups();
+                let mut n = 0;
+                while n < BURST {
+                    let peer = &p.peer;
+                    let sent =
+                        p.ep.try_read_with(|buf, off| self.egress.send(peer, buf, off));
+                    match sent {
+                        Ok(()) => n += 1,
+                        Err(ShmError::WouldBlock) => break,
+                        Err(ShmError::Down) => {
+                            self.closed(p);
+                            break;
+                        }
+                        Err(e) => {
+                            warn!(flow = p.flow_id, "flow broken: {e}");
+                            self.closed(p);
+                            break;
+                        }
+                    }
+                }
+                p.tx_packets.fetch_add(n as u64, Ordering::Relaxed);
+                if n == BURST {
+                    busy = true;
+                } else if p.ep.is_down() && !p.ep.rx_ready() {
+                    self.closed(p);
+                }
+            }
+            if busy {
+                continue;
+            }
+            let mut idle = true;
+            for p in &ports {
+                if !p.ep.arm(true, None) {
+                    idle = false;
+                }
+            }
+            if !idle {
+                continue;
+            }
+            events.clear();
+            let spare = rustix::buffer::spare_capacity(&mut events);
+            match epoll::wait(&self.epoll, spare, None) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => {
+                    warn!("egress epoll: {e}");
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+            }
+        }
+    }
+
+    fn closed(&self, p: &Arc<Port<E::Peer>>) {
+        if self.remove(p.flow_id).is_some() {
+            debug!(flow = p.flow_id, "flow closed locally");
+            self.egress.closed(p.flow_id, &p.peer);
+        }
+    }
+}

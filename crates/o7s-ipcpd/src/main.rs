@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use tracing::{error, info};
 
 mod dataplane;
+mod eth;
 mod local;
 mod udp;
 
@@ -73,6 +74,7 @@ fn run(args: Args) -> Result<()> {
     let sock = control_socket()?;
     let logic: std::sync::Arc<dyn IpcpLogic> = match kind {
         IpcpKind::Local => std::sync::Arc::new(local::Local::new(&args.name)),
+        IpcpKind::EthDix => std::sync::Arc::new(eth::Eth::new(&args.name)),
         IpcpKind::Udp4 | IpcpKind::Udp6 => std::sync::Arc::new(udp::Udp::new(&args.name, kind)),
         other => bail!("IPCP type {other} is not available in this build yet"),
     };

@@ -119,3 +119,6 @@ impl From<rustix::io::Errno> for ShmError {
 
 mod inherit;
 pub use inherit::inherited_fd;
+
+mod packet;
+pub use packet::{link_info, packet_socket, ETH_P_802_2};

@@ -1,0 +1,291 @@
+//! A running lab: creates the namespaces, veth links and `irmd`s of a [`Topology`], changes
+//! links while it runs, and removes every trace of itself when dropped. Never touches an
+//! interface, address or route outside the namespaces it created.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use crate::error::{LabError, Result};
+use crate::node::Node;
+use crate::sys;
+use crate::topology::{End, Topology};
+
+/// Prefix of every namespace and temporary directory a lab creates.
+pub const PREFIX: &str = "o7s";
+
+/// How long `irmd`s get to exit after SIGTERM before everything is killed.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// How long to keep sweeping deleted namespaces for late arrivals.
+const LATE: Duration = Duration::from_millis(50);
+
+/// Labs started by this process so far; part of namespace names.
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A running lab: one network namespace and `irmd` per node, one veth pair per link.
+///
+/// Namespaces are named `o7s-<pid>-<n>-<node>`, so labs of parallel tests and processes never
+/// collide and [`cleanup_stale`](crate::cleanup_stale) can tell leftovers of dead runs.
+/// Dropping the lab (also while unwinding from a panic) kills every process in its
+/// namespaces, deletes the namespaces (and with them the veths) and removes its directory.
+///
+/// ```no_run
+/// use o7s_lab::{Lab, Topology};
+///
+/// let lab = Lab::up(&Topology::new().node("a").node("b").link("a", "b"))?;
+/// let (a, b) = (lab.node("a"), lab.node("b"));
+/// let peer = b.addr4_to("a").unwrap().to_string();
+/// let ok = a.cmd("ping").args(["-c", "1", "-W", "1", &peer]).status().unwrap();
+/// assert!(ok.success());
+/// a.irm_ok("ipcp list")?;
+/// # Ok::<(), o7s_lab::LabError>(())
+/// ```
+#[derive(Debug)]
+pub struct Lab {
+    topology: Topology,
+    nodes: Vec<Node>,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Lab {
+    /// Build the lab for `topology`: namespaces, links, addresses, one `irmd` per node.
+    /// On error, whatever was built is torn down before returning.
+    pub fn up(topology: &Topology) -> Result<Lab> {
+        if !sys::is_root() {
+            return Err(LabError::NotRoot);
+        }
+        topology.validate()?;
+        let bin = sys::bin_dir();
+        for b in ["irmd", "ipcpd", "irm"] {
+            if !bin.join(b).is_file() {
+                return Err(LabError::NoBinary {
+                    name: b.into(),
+                    dir: bin,
+                });
+            }
+        }
+        let pid = std::process::id();
+        let seq = loop {
+            let n = SEQ.fetch_add(1, Ordering::Relaxed);
+            // A stale run of a process with our pid may have left names behind.
+            if !topology
+                .nodes
+                .iter()
+                .any(|s| sys::netns_exists(&ns_name(pid, n, &s.name)))
+            {
+                break n;
+            }
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("{PREFIX}-lab-{pid}-{seq}-"))
+            .tempdir()
+            .map_err(|source| LabError::Io {
+                what: "creating a temporary directory in",
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let mut lab = Lab {
+            topology: topology.clone(),
+            nodes: Vec::new(),
+            dir: Some(tmp),
+        };
+        // From here on, an early return drops `lab`, which removes what was built so far.
+        for spec in &topology.nodes {
+            let dir = lab.dir().join(&spec.name);
+            std::fs::create_dir(&dir).map_err(|source| LabError::Io {
+                what: "creating",
+                path: dir.clone(),
+                source,
+            })?;
+            let ns = ns_name(pid, seq, &spec.name);
+            sys::netns_add(&ns)?;
+            let Some(ino) = sys::netns_ino(&ns) else {
+                let _ = sys::netns_del(&ns);
+                return Err(LabError::Io {
+                    what: "reading",
+                    path: std::path::Path::new(sys::NETNS_DIR).join(&ns),
+                    source: std::io::ErrorKind::NotFound.into(),
+                });
+            };
+            lab.nodes.push(Node {
+                name: spec.name.clone(),
+                ns,
+                ino,
+                dir,
+                bin: bin.clone(),
+                ports: topology.ports(&spec.name),
+                irmd: None,
+            });
+        }
+        for i in 0..topology.links.len() {
+            lab.add_link(i)?;
+        }
+        for n in &mut lab.nodes {
+            n.start_irmd()?;
+        }
+        Ok(lab)
+    }
+
+    /// Create veth pair `i` straight inside the two namespaces (never in ours, so names only
+    /// need to be unique per namespace), set MTU and addresses, bring both ends up.
+    fn add_link(&self, i: usize) -> Result<()> {
+        let l = &self.topology.links[i];
+        let (pa, pb) = (self.topology.port(i, End::A), self.topology.port(i, End::B));
+        let (na, nb) = (self.ns_of(&l.a)?, self.ns_of(&l.b)?);
+        sys::ip(&[
+            "link", "add", &pa.ifname, "netns", na, "type", "veth", "peer", "name", &pb.ifname,
+            "netns", nb,
+        ])?;
+        for (ns, p) in [(na, &pa), (nb, &pb)] {
+            if let Some(mtu) = p.mtu {
+                sys::ip_in(ns, &["link", "set", &p.ifname, "mtu", &mtu.to_string()])?;
+            }
+            if let Some(a) = p.addr4 {
+                let cidr = format!("{a}/{}", crate::Port::PREFIX4);
+                sys::ip_in(ns, &["addr", "add", &cidr, "dev", &p.ifname])?;
+            }
+            if let Some(a) = p.addr6 {
+                let cidr = format!("{a}/{}", crate::Port::PREFIX6);
+                sys::ip_in(ns, &["addr", "add", &cidr, "dev", &p.ifname, "nodad"])?;
+            }
+            sys::ip_in(ns, &["link", "set", &p.ifname, "up"])?;
+        }
+        Ok(())
+    }
+
+    fn ns_of(&self, node: &str) -> Result<&str> {
+        self.try_node(node)
+            .map(Node::netns)
+            .ok_or_else(|| LabError::NoNode(node.into()))
+    }
+
+    /// The topology this lab was built from.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// All nodes, in topology order.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// Node `name`, or `None`.
+    pub fn try_node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// Node `name`. Panics if the topology has no such node (a bug in the test).
+    pub fn node(&self, name: &str) -> &Node {
+        self.try_node(name).unwrap_or_else(|| {
+            let names: Vec<&str> = self.nodes.iter().map(Node::name).collect();
+            panic!("node {name:?} is not part of this lab; nodes: {names:?}")
+        })
+    }
+
+    /// The lab's temporary directory (one run directory per node inside).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir
+            .as_ref()
+            .map(tempfile::TempDir::path)
+            .unwrap_or_else(|| std::path::Path::new(""))
+    }
+
+    /// Drop `percent` (0..=100) of the frames arriving on interface `ifname` of `node`, using
+    /// an nftables netdev ingress hook with `numgen random`; works for raw Ethernet frames
+    /// too. Replaces an earlier setting on that interface; 0 removes it.
+    pub fn set_loss(&self, node: &str, ifname: &str, percent: u8) -> Result<()> {
+        let ns = self.ns_of(node)?;
+        if percent == 0 {
+            return crate::loss::clear(ns, ifname);
+        }
+        crate::loss::set(ns, ifname, percent.min(100))
+    }
+
+    /// Remove the loss set by [`Lab::set_loss`] on `ifname` of `node`, if any.
+    pub fn clear_loss(&self, node: &str, ifname: &str) -> Result<()> {
+        crate::loss::clear(self.ns_of(node)?, ifname)
+    }
+
+    /// Take down both ends of every link between `a` and `b`.
+    pub fn link_down(&self, a: &str, b: &str) -> Result<()> {
+        self.set_link(a, b, "down")
+    }
+
+    /// Bring up both ends of every link between `a` and `b`.
+    pub fn link_up(&self, a: &str, b: &str) -> Result<()> {
+        self.set_link(a, b, "up")
+    }
+
+    fn set_link(&self, a: &str, b: &str, state: &str) -> Result<()> {
+        let (na, nb) = (self.ns_of(a)?, self.ns_of(b)?);
+        let ports: Vec<_> = self.node(a).ports.iter().filter(|p| p.peer == b).collect();
+        if ports.is_empty() {
+            return Err(LabError::NoLink {
+                a: a.into(),
+                b: b.into(),
+            });
+        }
+        for p in ports {
+            sys::ip_in(na, &["link", "set", &p.ifname, state])?;
+            sys::ip_in(nb, &["link", "set", &p.peer_ifname, state])?;
+        }
+        Ok(())
+    }
+
+    /// Tear the lab down now and report the first failure; dropping does the same silently.
+    pub fn down(mut self) -> Result<()> {
+        self.teardown()
+    }
+
+    fn teardown(&mut self) -> Result<()> {
+        for n in &self.nodes {
+            n.term_irmd();
+        }
+        let mut first = Ok(());
+        for n in &mut self.nodes {
+            n.kill_all(GRACE);
+            if let Err(e) = sys::netns_del(&n.ns) {
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        // A process that opened a namespace just before it was deleted (`ip netns exec`
+        // between open and setns) enters it late: sweep once more after deletion.
+        let inos: Vec<u64> = self.nodes.iter().map(|n| n.ino).collect();
+        sys::wait_for(LATE, || {
+            for &ino in &inos {
+                sys::kill_all_in(ino, Duration::ZERO);
+            }
+            false
+        });
+        for &ino in &inos {
+            sys::kill_all_in(ino, Duration::from_secs(5));
+        }
+        self.nodes.clear();
+        if let Some(d) = self.dir.take() {
+            let path = d.path().to_path_buf();
+            if let Err(source) = d.close() {
+                if first.is_ok() {
+                    first = Err(LabError::Io {
+                        what: "removing",
+                        path,
+                        source,
+                    });
+                }
+            }
+        }
+        first
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.teardown();
+    }
+}
+
+/// Namespace name of `node` in lab `seq` of process `pid`.
+pub(crate) fn ns_name(pid: u32, seq: u32, node: &str) -> String {
+    format!("{PREFIX}-{pid}-{seq}-{node}")
+}

@@ -1,0 +1,47 @@
+//! A multi-node o7s lab on one host: each node of a [`Topology`] becomes a network namespace
+//! running its own `irmd`, each link a veth pair with link-local addresses. Used by the
+//! end-to-end tests that need more than one system (and, later, by the demo CLI).
+//!
+//! This crate creates and removes only its own namespaces, the interfaces inside them and its
+//! own temporary directory; it never adds addresses or routes in the host's namespace.
+//! Everything needs root. Binaries (`irmd`, `ipcpd`, `irm`, ...) are taken from
+//! `$O7S_BIN_DIR`, else from next to the running (test) executable; see [`bin_dir`].
+//!
+//! ```no_run
+//! use o7s_lab::{Lab, Topology};
+//!
+//! let t = Topology::from_toml(r#"
+//!     [[node]]
+//!     name = "a"
+//!     [[node]]
+//!     name = "b"
+//!     [[link]]
+//!     a = "a"
+//!     b = "b"
+//! "#)?;
+//! let lab = Lab::up(&t)?;
+//! let a = lab.node("a");
+//! println!("{}", a.irm_ok("ipcp list")?);
+//! lab.set_loss("b", lab.node("b").ifname_to("a").unwrap(), 10)?;
+//! # Ok::<(), o7s_lab::LabError>(())
+//! ```
+
+mod error;
+mod lab;
+mod loss;
+mod node;
+mod stale;
+mod sys;
+mod topology;
+
+pub use error::{LabError, Result};
+pub use lab::{Lab, PREFIX};
+pub use node::Node;
+pub use stale::cleanup_stale;
+pub use sys::{bin_dir, netns_list, netns_pids, pid_alive, wait_for};
+pub use topology::{End, LinkSpec, NodeSpec, Port, Topology, IFNAME_MAX, LINKS_MAX, NODE_NAME_MAX};
+
+/// Are we running as root (needed for any [`Lab`])? Tests use this to skip themselves.
+pub fn is_root() -> bool {
+    sys::is_root()
+}

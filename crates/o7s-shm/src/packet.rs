@@ -1,0 +1,68 @@
+//! Raw Ethernet (`AF_PACKET`) sockets bound to one interface, for the eth-dix and eth-llc
+//! IPCPs. Binding needs a `sockaddr_ll`, which `rustix` does not offer, so it lives here with
+//! the project's other `unsafe` code. Sending and receiving go through `rustix` on the fd.
+
+use crate::ShmError;
+use rustix::fd::{AsRawFd, OwnedFd};
+use rustix::net::{AddressFamily, Protocol, SocketFlags, SocketType};
+
+/// `ETH_P_802_2`: 802.3 frames carrying an LLC header.
+pub const ETH_P_802_2: u16 = 0x0004;
+
+/// A raw socket on `ifname` receiving frames of `proto` (an ethertype, or [`ETH_P_802_2`]).
+/// Frames are sent and received whole, Ethernet header included.
+pub fn packet_socket(ifname: &str, proto: u16) -> Result<(OwnedFd, u32), ShmError> {
+    let raw = std::num::NonZeroU32::new(u32::from(proto.to_be()))
+        .ok_or_else(|| ShmError::BadRegion("protocol 0".into()))?;
+    let fd = rustix::net::socket_with(
+        AddressFamily::PACKET,
+        SocketType::RAW,
+        SocketFlags::CLOEXEC,
+        Some(Protocol::from_raw(raw)),
+    )?;
+    let index = rustix::net::netdevice::name_to_index(&fd, ifname)?;
+    let sll = libc::sockaddr_ll {
+        sll_family: libc::AF_PACKET as u16,
+        sll_protocol: proto.to_be(),
+        sll_ifindex: index as i32,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen: 0,
+        sll_addr: [0; 8],
+    };
+    // SAFETY: `sll` is a fully initialised `sockaddr_ll` that lives across the call, and the
+    // length passed is its size; `fd` is an open socket owned by this function.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sll as *const libc::sockaddr_ll).cast::<libc::sockaddr>(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(ShmError::Io(std::io::Error::last_os_error()));
+    }
+    Ok((fd, index))
+}
+
+/// The MAC address and MTU of `ifname` (from sysfs).
+pub fn link_info(ifname: &str) -> Result<([u8; 6], u32), ShmError> {
+    let bad = |what: &str| ShmError::BadRegion(format!("interface {ifname}: {what}"));
+    if ifname.is_empty() || ifname.contains('/') || ifname.contains("..") {
+        return Err(bad("not an interface name"));
+    }
+    let base = std::path::Path::new("/sys/class/net").join(ifname);
+    let addr =
+        std::fs::read_to_string(base.join("address")).map_err(|_| bad("no such interface"))?;
+    let mut mac = [0u8; 6];
+    let mut parts = addr.trim().split(':');
+    for b in &mut mac {
+        let p = parts.next().ok_or_else(|| bad("bad MAC address"))?;
+        *b = u8::from_str_radix(p, 16).map_err(|_| bad("bad MAC address"))?;
+    }
+    let mtu = std::fs::read_to_string(base.join("mtu"))
+        .ok()
+        .and_then(|m| m.trim().parse().ok())
+        .ok_or_else(|| bad("unknown MTU"))?;
+    Ok((mac, mtu))
+}

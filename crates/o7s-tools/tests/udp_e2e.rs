@@ -27,8 +27,11 @@ fn free_port(ip: &str) -> u16 {
 fn pair(sys_a: &System, sys_b: &System) -> (u16, u16) {
     let (pa, pb) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
     let hosts = sys_a.rundir().join("hosts");
-    std::fs::write(&hosts, format!("127.0.0.1:{pa} cli\n127.0.0.2:{pb} srv echo\n"))
-        .expect("hosts");
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1:{pa} cli\n127.0.0.2:{pb} srv echo\n"),
+    )
+    .expect("hosts");
     let h = hosts.display();
     sys_a.irm_ok(&format!(
         "ipcp bootstrap type udp4 name ua layer net ip 127.0.0.1 port {pa} hosts {h}"
@@ -68,7 +71,14 @@ fn oping_and_oecho_across_udp4() {
 
     // Garbage to the layer's port is dropped; the layer keeps working.
     let s = UdpSocket::bind("127.0.0.1:0").expect("socket");
-    for junk in [&b""[..], b"\x00", b"\x00\x00\x00\x00\x01", &[0xff; 100], &[0; 47], &[0; 2000]] {
+    for junk in [
+        &b""[..],
+        b"\x00",
+        b"\x00\x00\x00\x00\x01",
+        &[0xff; 100],
+        &[0; 47],
+        &[0; 2000],
+    ] {
         let _ = s.send_to(junk, ("127.0.0.2", pb));
     }
     let mut forged = vec![0u8; 47];

@@ -384,7 +384,7 @@ impl Running {
                 };
                 self.dp
                     .add(flow_id, fds, o7s_shm::Side::B, peer)
-                    .map_err(|e| fail(e))?;
+                    .map_err(&fail)?;
                 debug!(flow = flow_id, "flow on eids ({eid}, {d_eid}) with {who}");
                 Ok(())
             }
@@ -393,39 +393,45 @@ impl Running {
     }
 
     fn rx_loop(self: Arc<Self>) {
-        let mut buf = vec![0u8; 65_536 + DIX_HDR];
+        let mut batch = o7s_shm::RecvBatch::new(32, 65_536 + DIX_HDR);
         loop {
-            let n = match rustix::net::recv(&self.rx, &mut buf, rustix::net::RecvFlags::empty()) {
-                Ok((n, _)) => n,
+            let n = match batch.recv(&self.rx) {
+                Ok(n) => n,
                 Err(e) => {
                     debug!("recv: {e}");
                     continue;
                 }
             };
-            let Some(f) = eth_mgmt::parse_frame(&buf[..n.min(buf.len())], self.ethertype) else {
-                self.bad.fetch_add(1, Ordering::Relaxed);
-                continue;
-            };
-            if f.src == self.mac {
-                continue;
+            for i in 0..n {
+                self.frame(batch.get(i));
             }
-            let payload = &buf[f.payload.0..f.payload.1];
-            if f.eid == 0 {
-                match Mgmt::parse(payload, self.hash.hash_len()) {
-                    Ok(m) => self.mgmt(m, f.src),
-                    Err(e) => {
-                        debug!("bad management frame from {}: {e}", fmt_mac(&f.src));
-                        self.bad.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                continue;
-            }
-            let flow = lock(&self.eids).get(&f.eid).copied();
-            match flow.and_then(|id| self.dp.get(id)) {
-                Some(p) if p.peer.mac == f.src => self.dp.deliver(&p, payload),
-                _ => {
+        }
+    }
+
+    fn frame(self: &Arc<Self>, buf: &[u8]) {
+        let Some(f) = eth_mgmt::parse_frame(buf, self.ethertype) else {
+            self.bad.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if f.src == self.mac {
+            return;
+        }
+        let payload = &buf[f.payload.0..f.payload.1];
+        if f.eid == 0 {
+            match Mgmt::parse(payload, self.hash.hash_len()) {
+                Ok(m) => self.mgmt(m, f.src),
+                Err(e) => {
+                    debug!("bad management frame from {}: {e}", fmt_mac(&f.src));
                     self.bad.fetch_add(1, Ordering::Relaxed);
                 }
+            }
+            return;
+        }
+        let flow = lock(&self.eids).get(&f.eid).copied();
+        match flow.and_then(|id| self.dp.get(id)) {
+            Some(p) if p.peer.mac == f.src => self.dp.deliver(&p, payload),
+            _ => {
+                self.bad.fetch_add(1, Ordering::Relaxed);
             }
         }
     }

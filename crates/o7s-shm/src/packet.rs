@@ -66,3 +66,69 @@ pub fn link_info(ifname: &str) -> Result<([u8; 6], u32), ShmError> {
         .ok_or_else(|| bad("unknown MTU"))?;
     Ok((mac, mtu))
 }
+
+/// Receives up to `n` datagrams or frames with one system call (`recvmmsg`): it waits for
+/// the first and takes whatever else is already queued, so a busy receiver makes one call
+/// per batch instead of one per frame.
+pub struct RecvBatch {
+    bufs: Vec<Vec<u8>>,
+    lens: Vec<usize>,
+}
+
+impl RecvBatch {
+    /// `n` buffers of `size` bytes each.
+    pub fn new(n: usize, size: usize) -> RecvBatch {
+        RecvBatch {
+            bufs: (0..n.max(1)).map(|_| vec![0u8; size]).collect(),
+            lens: vec![0; n.max(1)],
+        }
+    }
+
+    /// Wait for at least one message on `fd`; returns how many arrived.
+    pub fn recv(&mut self, fd: &OwnedFd) -> Result<usize, ShmError> {
+        let mut iov: Vec<libc::iovec> = self
+            .bufs
+            .iter_mut()
+            .map(|b| libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: b.len(),
+            })
+            .collect();
+        let mut hdrs: Vec<libc::mmsghdr> = iov
+            .iter_mut()
+            .map(|v| {
+                // SAFETY: an all-zero `mmsghdr` is valid (null name and control, no flags).
+                let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                h.msg_hdr.msg_iov = v;
+                h.msg_hdr.msg_iovlen = 1;
+                h
+            })
+            .collect();
+        // SAFETY: every header points at one iovec of `iov`, each covering a live buffer of
+        // `self.bufs` with its true length; `hdrs`, `iov` and `self.bufs` outlive the call and
+        // are not otherwise touched during it; the count passed is `hdrs.len()`.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd.as_raw_fd(),
+                hdrs.as_mut_ptr(),
+                hdrs.len() as libc::c_uint,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            return Err(ShmError::Io(std::io::Error::last_os_error()));
+        }
+        let n = n as usize;
+        for (len, h) in self.lens.iter_mut().zip(&hdrs).take(n) {
+            *len = h.msg_len as usize;
+        }
+        Ok(n)
+    }
+
+    /// Message `i` of the last batch (truncated to the buffer size).
+    pub fn get(&self, i: usize) -> &[u8] {
+        let b = &self.bufs[i];
+        &b[..self.lens[i].min(b.len())]
+    }
+}

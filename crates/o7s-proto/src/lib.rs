@@ -5,6 +5,7 @@
 
 pub mod hash;
 pub mod qos;
+pub mod wire;
 
 pub use hash::{HashAlgo, NameHash};
 pub use qos::{QosCube, QosSpec};

@@ -138,8 +138,9 @@ impl Udp {
             });
         }
         let v6 = self.kind == IpcpKind::Udp6;
-        let (mut ip, mut port, mut hash, mut hosts_file) =
-            (None, DEFAULT_PORT, HashAlgo::default(), None);
+        let (mut ip, mut port, mut hosts_file) = (None, DEFAULT_PORT, None);
+        // The prototype's udp layers hash names with MD5, whatever is configured.
+        let hash = HashAlgo::Md5;
         for (k, v) in params {
             match k.as_str() {
                 "ip" => {
@@ -164,10 +165,13 @@ impl Udp {
                         .filter(|p| *p != 0)
                         .ok_or_else(|| bad(&k, &v, "ports are 1-65535"))?;
                 }
+                "hash" if v.eq_ignore_ascii_case("MD5") => {}
                 "hash" => {
-                    hash = v
-                        .parse()
-                        .map_err(|e: o7s_proto::hash::UnknownHash| bad(&k, &v, e.to_string()))?
+                    return Err(bad(
+                        &k,
+                        &v,
+                        "udp layers hash names with MD5, as the prototype does; leave hash out",
+                    ))
                 }
                 "hosts" => hosts_file = Some(v),
                 "dns" => {

@@ -5,7 +5,8 @@ use sha3::{Digest, Sha3_224, Sha3_256, Sha3_384, Sha3_512};
 use std::fmt;
 use std::str::FromStr;
 
-/// The hash algorithm of a layer (the prototype's `dir_hash_algo`).
+/// The hash algorithm of a layer (the prototype's `dir_hash_algo`). The udp layers always
+/// use MD5, as the prototype does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum HashAlgo {
     Sha3_224,
@@ -13,6 +14,7 @@ pub enum HashAlgo {
     Sha3_256,
     Sha3_384,
     Sha3_512,
+    Md5,
 }
 
 impl HashAlgo {
@@ -23,6 +25,7 @@ impl HashAlgo {
             HashAlgo::Sha3_256 => 32,
             HashAlgo::Sha3_384 => 48,
             HashAlgo::Sha3_512 => 64,
+            HashAlgo::Md5 => 16,
         }
     }
 
@@ -32,6 +35,7 @@ impl HashAlgo {
             HashAlgo::Sha3_256 => "SHA3_256",
             HashAlgo::Sha3_384 => "SHA3_384",
             HashAlgo::Sha3_512 => "SHA3_512",
+            HashAlgo::Md5 => "MD5",
         }
     }
 
@@ -42,6 +46,7 @@ impl HashAlgo {
             HashAlgo::Sha3_256 => Sha3_256::digest(name.as_bytes()).to_vec(),
             HashAlgo::Sha3_384 => Sha3_384::digest(name.as_bytes()).to_vec(),
             HashAlgo::Sha3_512 => Sha3_512::digest(name.as_bytes()).to_vec(),
+            HashAlgo::Md5 => md5::Md5::digest(name.as_bytes()).to_vec(),
         };
         NameHash(bytes)
     }
@@ -54,7 +59,7 @@ impl fmt::Display for HashAlgo {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown hash algorithm \"{0}\" (expected SHA3_224, SHA3_256, SHA3_384 or SHA3_512)")]
+#[error("unknown hash algorithm \"{0}\" (expected SHA3_224, SHA3_256, SHA3_384, SHA3_512 or MD5)")]
 pub struct UnknownHash(pub String);
 
 impl FromStr for HashAlgo {
@@ -65,6 +70,7 @@ impl FromStr for HashAlgo {
             "SHA3_256" => Ok(HashAlgo::Sha3_256),
             "SHA3_384" => Ok(HashAlgo::Sha3_384),
             "SHA3_512" => Ok(HashAlgo::Sha3_512),
+            "MD5" => Ok(HashAlgo::Md5),
             _ => Err(UnknownHash(s.to_string())),
         }
     }
@@ -109,12 +115,22 @@ mod tests {
     }
 
     #[test]
+    fn known_vector_md5() {
+        // RFC 1321: MD5("abc").
+        assert_eq!(
+            HashAlgo::Md5.hash("abc").to_string(),
+            "900150983cd24fb0d6963f7d28e17f72"
+        );
+    }
+
+    #[test]
     fn lengths() {
         for a in [
             HashAlgo::Sha3_224,
             HashAlgo::Sha3_256,
             HashAlgo::Sha3_384,
             HashAlgo::Sha3_512,
+            HashAlgo::Md5,
         ] {
             assert_eq!(a.hash("oping.server").0.len(), a.hash_len());
             assert_eq!(a.name().parse::<HashAlgo>(), Ok(a));

@@ -1,13 +1,13 @@
-//! The eth-dix frame header and management messages (endpoint id 0), in the prototype's
-//! layout: destination MAC, source MAC, ethertype, 2-byte endpoint id, 2-byte length, then
-//! the payload; a management message is a packed struct of 39 bytes (big-endian integers),
-//! followed by the name hash on flow and name-query messages.
+//! The eth-dix frames and management messages as this IPCP uses them, encoded and decoded
+//! by `o7s_proto::wire` (the prototype's layout). `s_eid` is the sender's endpoint id and
+//! `d_eid` the addressee's.
 
-use o7s_proto::QosSpec;
+use o7s_proto::wire::eth::{DixFrame, DixRepr, EthAddr};
+use o7s_proto::wire::eth_mgmt::{DixMgmtPacket, DixMgmtRepr, MgmtRepr};
+use o7s_proto::{NameHash, QosSpec};
 
 pub const ETH_HDR: usize = 14;
 pub const DIX_HDR: usize = ETH_HDR + 4;
-pub const MGMT_LEN: usize = 39;
 pub const BROADCAST: [u8; 6] = [0xff; 6];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,14 +36,6 @@ pub struct Frame {
     pub payload: (usize, usize),
 }
 
-fn be16(b: &[u8], o: usize) -> u16 {
-    u16::from_be_bytes([b[o], b[o + 1]])
-}
-
-fn be32(b: &[u8], o: usize) -> u32 {
-    u32::from_be_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
-}
-
 /// Write a DIX header for `len` payload bytes into `h` (18 bytes).
 pub fn write_header(
     h: &mut [u8],
@@ -53,93 +45,105 @@ pub fn write_header(
     eid: u16,
     len: u16,
 ) {
-    h[0..6].copy_from_slice(dst);
-    h[6..12].copy_from_slice(src);
-    h[12..14].copy_from_slice(&ethertype.to_be_bytes());
-    h[14..16].copy_from_slice(&eid.to_be_bytes());
-    h[16..18].copy_from_slice(&len.to_be_bytes());
+    let repr = DixRepr {
+        dst: EthAddr(*dst),
+        src: EthAddr(*src),
+        ethertype,
+        eid,
+        payload_len: len,
+    };
+    let mut f = DixFrame::new_unchecked(h);
+    f.set_dst_addr(repr.dst);
+    f.set_src_addr(repr.src);
+    f.set_ethertype(repr.ethertype);
+    f.set_eid(repr.eid);
+    f.set_length(repr.payload_len);
 }
 
 /// Parse a received frame; `None` for anything that is not a well-formed frame of ours.
 pub fn parse_frame(b: &[u8], ethertype: u16) -> Option<Frame> {
-    if b.len() < DIX_HDR || be16(b, 12) != ethertype {
+    let f = DixFrame::new_checked(b).ok()?;
+    let r = DixRepr::parse(&f).ok()?;
+    if r.ethertype != ethertype || DIX_HDR + usize::from(r.payload_len) > b.len() {
         return None;
     }
-    let len = usize::from(be16(b, 16));
-    if DIX_HDR + len > b.len() {
-        return None;
-    }
-    let mut src = [0u8; 6];
-    src.copy_from_slice(&b[6..12]);
     Some(Frame {
-        src,
-        eid: be16(b, 14),
-        payload: (DIX_HDR, DIX_HDR + len),
+        src: r.src.0,
+        eid: r.eid,
+        payload: (DIX_HDR, DIX_HDR + usize::from(r.payload_len)),
     })
 }
 
 impl Mgmt {
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut b = vec![0u8; MGMT_LEN];
-        b[0..2].copy_from_slice(&self.s_eid.to_be_bytes());
-        b[2..4].copy_from_slice(&self.d_eid.to_be_bytes());
-        if self.code == Code::FlowReq {
-            let q = &self.qos;
-            b[4..8].copy_from_slice(&q.loss.to_be_bytes());
-            b[8..16].copy_from_slice(&q.bandwidth.to_be_bytes());
-            b[16..20].copy_from_slice(&q.ber.to_be_bytes());
-            b[20..24].copy_from_slice(&q.max_gap.to_be_bytes());
-            b[24..28].copy_from_slice(&q.delay.to_be_bytes());
-            b[28..32].copy_from_slice(&q.timeout.to_be_bytes());
-            b[36] = q.in_order;
-            b[38] = q.availability;
-        }
-        b[32..36].copy_from_slice(&self.response.to_be_bytes());
-        b[37] = self.code as u8;
-        b.extend_from_slice(&self.hash);
+        let hash = NameHash(self.hash.clone());
+        // On Ethernet the reply's source eid is the responder's own.
+        let repr: DixMgmtRepr<'_> = match self.code {
+            Code::FlowReq => MgmtRepr::FlowReq {
+                requester: self.s_eid,
+                qos: self.qos,
+                hash,
+                data: &[],
+            },
+            Code::FlowReply => MgmtRepr::FlowReply {
+                requester: self.d_eid,
+                responder: self.s_eid,
+                response: self.response,
+                data: &[],
+            },
+            Code::QueryReq => MgmtRepr::NameQueryReq { hash },
+            Code::QueryReply => MgmtRepr::NameQueryReply { hash },
+        };
+        let mut b = vec![0u8; repr.buffer_len()];
+        let n = repr.emit(&mut b).unwrap_or(0);
+        b.truncate(n);
         b
     }
 
     pub fn parse(b: &[u8], hash_len: usize) -> Result<Mgmt, String> {
-        if b.len() < MGMT_LEN {
-            return Err(format!(
-                "{} bytes, shorter than a management message",
-                b.len()
-            ));
-        }
-        let code = match b[37] {
-            0 => Code::FlowReq,
-            1 => Code::FlowReply,
-            2 => Code::QueryReq,
-            3 => Code::QueryReply,
-            c => return Err(format!("unknown code {c}")),
-        };
-        let hash = if code == Code::FlowReply {
-            Vec::new()
-        } else {
-            b.get(MGMT_LEN..MGMT_LEN + hash_len)
-                .ok_or("message without a full name hash")?
-                .to_vec()
-        };
-        let mut bw = [0u8; 8];
-        bw.copy_from_slice(&b[8..16]);
-        Ok(Mgmt {
+        let p = DixMgmtPacket::new_checked(b).map_err(|e| e.to_string())?;
+        let empty = |code| Mgmt {
             code,
-            s_eid: be16(b, 0),
-            d_eid: be16(b, 2),
-            response: be32(b, 32) as i32,
-            qos: QosSpec {
-                loss: be32(b, 4),
-                bandwidth: u64::from_be_bytes(bw),
-                ber: be32(b, 16),
-                max_gap: be32(b, 20),
-                delay: be32(b, 24),
-                timeout: be32(b, 28),
-                in_order: b[36],
-                availability: b[38],
+            s_eid: 0,
+            d_eid: 0,
+            response: 0,
+            qos: QosSpec::RAW,
+            hash: Vec::new(),
+        };
+        Ok(
+            match DixMgmtRepr::parse(&p, hash_len).map_err(|e| e.to_string())? {
+                MgmtRepr::FlowReq {
+                    requester,
+                    qos,
+                    hash,
+                    ..
+                } => Mgmt {
+                    s_eid: requester,
+                    qos,
+                    hash: hash.0,
+                    ..empty(Code::FlowReq)
+                },
+                MgmtRepr::FlowReply {
+                    requester,
+                    responder,
+                    response,
+                    ..
+                } => Mgmt {
+                    s_eid: responder,
+                    d_eid: requester,
+                    response,
+                    ..empty(Code::FlowReply)
+                },
+                MgmtRepr::NameQueryReq { hash } => Mgmt {
+                    hash: hash.0,
+                    ..empty(Code::QueryReq)
+                },
+                MgmtRepr::NameQueryReply { hash } => Mgmt {
+                    hash: hash.0,
+                    ..empty(Code::QueryReply)
+                },
             },
-            hash,
-        })
+        )
     }
 }
 
@@ -149,47 +153,44 @@ mod tests {
 
     #[test]
     fn round_trip_and_truncation() {
-        for code in [
-            Code::FlowReq,
-            Code::FlowReply,
-            Code::QueryReq,
-            Code::QueryReply,
-        ] {
-            let m = Mgmt {
-                code,
+        let base = Mgmt {
+            code: Code::FlowReq,
+            s_eid: 0,
+            d_eid: 0,
+            response: 0,
+            qos: QosSpec::RAW,
+            hash: vec![7; 32],
+        };
+        let msgs = [
+            Mgmt {
                 s_eid: 0x1234,
-                d_eid: if code == Code::FlowReply { 9 } else { 0 },
-                response: if code == Code::FlowReply { -1 } else { 0 },
-                qos: if code == Code::FlowReq {
-                    QosSpec::VIDEO
-                } else {
-                    QosSpec { ..zero() }
-                },
-                hash: if code == Code::FlowReply {
-                    vec![]
-                } else {
-                    vec![7; 32]
-                },
-            };
+                qos: QosSpec::VIDEO,
+                ..base.clone()
+            },
+            Mgmt {
+                code: Code::FlowReply,
+                s_eid: 9,
+                d_eid: 0x1234,
+                response: -1,
+                hash: vec![],
+                ..base.clone()
+            },
+            Mgmt {
+                code: Code::QueryReq,
+                ..base.clone()
+            },
+            Mgmt {
+                code: Code::QueryReply,
+                ..base.clone()
+            },
+        ];
+        for m in msgs {
             let b = m.to_bytes();
-            assert_eq!(b[37], code as u8);
-            assert_eq!(Mgmt::parse(&b, 32), Ok(m));
-            for n in 0..b.len() {
+            assert_eq!(b[37], m.code as u8);
+            assert_eq!(Mgmt::parse(&b, 32), Ok(m.clone()));
+            for n in 0..39 {
                 assert!(Mgmt::parse(&b[..n], 32).is_err());
             }
-        }
-    }
-
-    fn zero() -> QosSpec {
-        QosSpec {
-            delay: 0,
-            bandwidth: 0,
-            availability: 0,
-            loss: 0,
-            ber: 0,
-            in_order: 0,
-            max_gap: 0,
-            timeout: 0,
         }
     }
 

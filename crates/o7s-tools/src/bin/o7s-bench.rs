@@ -36,6 +36,12 @@ struct Args {
     /// Internal: serve on this UDP port of 127.0.0.1.
     #[arg(long, hide = true)]
     serve_udp: Option<u16>,
+    /// Echo UDP datagrams on ADDR:PORT (a baseline server for other hosts).
+    #[arg(long, value_name = "ADDR:PORT")]
+    udp_echo: Option<std::net::SocketAddr>,
+    /// Ping-pong `--pings` 64-byte UDP datagrams with an `--udp-echo` server; print RTTs.
+    #[arg(long, value_name = "ADDR:PORT")]
+    udp_ping: Option<std::net::SocketAddr>,
 }
 
 /// The first byte of every message says what the server does with it.
@@ -261,6 +267,34 @@ fn main() -> Result<()> {
         let (_, from) = s.recv_from(&mut b)?;
         s.connect(from.as_pathname().context("unnamed client")?)?;
         return serve(&s);
+    }
+    if let Some(addr) = a.udp_echo {
+        let s = UdpSocket::bind(addr)?;
+        let mut b = vec![0u8; 65536];
+        loop {
+            let (n, from) = s.recv_from(&mut b)?;
+            s.send_to(&b[..n], from)?;
+        }
+    }
+    if let Some(addr) = a.udp_ping {
+        let local = if addr.is_ipv6() {
+            "[::]:0"
+        } else {
+            "0.0.0.0:0"
+        };
+        let s = UdpSocket::bind(local)?;
+        s.connect(addr)?;
+        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        let r = rtt_paced(&s, a.pings, Duration::ZERO)?;
+        if a.json {
+            println!("{}", serde_json::to_string(&r)?);
+        } else {
+            println!(
+                "udp {addr}: rtt p50 {:.2} us, p99 {:.2} us, avg {:.2} us",
+                r.p50_us, r.p99_us, r.avg_us
+            );
+        }
+        return Ok(());
     }
     if let Some(port) = a.serve_udp {
         let s = UdpSocket::bind(("127.0.0.1", port))?;

@@ -21,7 +21,9 @@ macro_rules! errln {
 }
 
 pub mod irm;
+pub mod ocbr;
 pub mod oecho;
+pub mod operf;
 pub mod oping;
 pub mod units;
 

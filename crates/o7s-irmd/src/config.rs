@@ -416,9 +416,12 @@ impl Cx<'_> {
             }
             Check::Hash => {
                 let s = self.string(key, v)?;
-                s.parse::<HashAlgo>()
-                    .map(|h| h.name().to_string())
-                    .map_err(|e| bad(e.to_string()))
+                match s.parse::<HashAlgo>() {
+                    Ok(HashAlgo::Md5) | Err(_) => Err(bad(format!(
+                        "unknown hash algorithm {s:?} (expected SHA3_224, SHA3_256, SHA3_384 or SHA3_512)"
+                    ))),
+                    Ok(h) => Ok(h.name().to_string()),
+                }
             }
             Check::Dev => {
                 let s = self.string(key, v)?;

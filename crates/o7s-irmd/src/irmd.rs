@@ -232,6 +232,7 @@ impl Irmd {
             .ipcps
             .get(name)
             .map(|i| (i.kind, i.layer.clone()));
+        let created = existing.is_none();
         match existing {
             None => {
                 self.ipcp_create(kind, name)?;
@@ -251,6 +252,21 @@ impl Irmd {
             }
             Some(_) => {}
         }
+        let answer = self.bootstrap_ipcp(name, layer, params, autobind);
+        if answer.is_err() && created {
+            // `bootstrap` created this IPCP: a failed bootstrap leaves nothing behind.
+            let _ = self.ipcp_destroy(name);
+        }
+        answer
+    }
+
+    fn bootstrap_ipcp(
+        self: &Arc<Self>,
+        name: &str,
+        layer: &str,
+        params: Vec<(String, String)>,
+        autobind: bool,
+    ) -> Answer {
         let rpc = self.rpc_of(name)?;
         let req = IpcpReq::Bootstrap {
             layer: layer.to_string(),

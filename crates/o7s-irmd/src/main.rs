@@ -90,10 +90,15 @@ fn run(args: Args) -> Result<()> {
         SocketFlags::CLOEXEC,
         None,
     )?;
-    let addr = SocketAddrUnix::new(&path)?;
-    bind(&listener, &addr).with_context(|| format!("binding {}", path.display()))?;
-    restrict_socket(&path);
+    // Bind and listen under a temporary name, then rename: the socket appears only once it
+    // accepts connections.
+    let tmp = rundir.join(format!("irmd.sock.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let addr = SocketAddrUnix::new(&tmp)?;
+    bind(&listener, &addr).with_context(|| format!("binding {}", tmp.display()))?;
+    restrict_socket(&tmp);
     listen(&listener, 128)?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("creating {}", path.display()))?;
     let server = {
         let irmd = irmd.clone();
         std::thread::Builder::new()

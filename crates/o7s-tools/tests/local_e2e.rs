@@ -204,6 +204,15 @@ fn irm_errors_are_clear() {
     assert!(text(&out).contains("unknown IPCP type"), "{}", text(&out));
     let out = sys.irm("name reg");
     assert!(!out.status.success());
+    // A bootstrap that fails leaves no half-made IPCP behind.
+    let out = sys.irm("ipcp bootstrap type local name half layer l hash bogus");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("unknown hash algorithm"),
+        "{}",
+        text(&out)
+    );
+    assert!(!sys.irm_ok("ipcp list").contains("half"));
     let out = sys.irm("name reg foo layer nolayer");
     assert!(!out.status.success());
     assert!(

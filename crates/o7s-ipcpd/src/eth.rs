@@ -1,10 +1,12 @@
-//! The eth-dix IPCP: a layer over raw Ethernet frames on one interface. Names are found by
-//! a broadcast name query answered by the node where the name is registered; flows are set
-//! up with the prototype's flow request and reply on endpoint id 0.
+//! The eth-dix and eth-llc IPCPs: a layer over raw Ethernet frames on one interface. Names
+//! are found by a broadcast name query answered by the node where the name is registered;
+//! flows are set up with the prototype's flow request and reply on the management endpoint.
+//! The two differ only in their [`Framing`].
 
 use crate::dataplane::{Dataplane, Egress};
 use crate::IpcpLogic;
-use eth_mgmt::{Code, Mgmt, BROADCAST, DIX_HDR};
+use eth_mgmt::{Code, Framing, Mgmt, BROADCAST};
+pub use eth_mgmt::{Dix, Llc};
 use o7s::ctrl::msg::{IpcpNote, IpcpReq, IpcpResp, IrmError};
 use o7s::ctrl::rpc::Rpc;
 use o7s_proto::{HashAlgo, NameHash, QosSpec};
@@ -19,8 +21,6 @@ use tracing::{debug, info, warn};
 #[path = "eth/mgmt.rs"]
 mod eth_mgmt;
 
-/// The prototype's default ethertype.
-pub const DEFAULT_ETHERTYPE: u16 = 0xA000;
 /// How long a name query waits for an answer.
 const QUERY_WAIT: Duration = Duration::from_secs(2);
 /// How long a flow request waits for the far side's reply.
@@ -35,32 +35,27 @@ pub struct EthPeer {
     local_eid: u16,
 }
 
-struct EthEgress {
+struct EthEgress<F: Framing> {
     sock: OwnedFd,
     mac: Mac,
-    ethertype: u16,
+    framing: F,
     eids: Arc<Mutex<HashMap<u16, u64>>>,
 }
 
-impl EthEgress {
-    fn send_frame(&self, dst: &Mac, eid: u16, payload: &[u8]) {
-        let mut f = vec![0u8; DIX_HDR + payload.len()];
-        eth_mgmt::write_header(
-            &mut f,
-            dst,
-            &self.mac,
-            self.ethertype,
-            eid,
-            payload.len() as u16,
-        );
-        f[DIX_HDR..].copy_from_slice(payload);
+impl<F: Framing> EthEgress<F> {
+    fn send_frame(&self, dst: &Mac, local: u16, remote: u16, payload: &[u8]) {
+        let mut f = vec![0u8; F::HDR + payload.len()];
+        let len = payload.len() as u16;
+        self.framing
+            .write_header(&mut f, dst, &self.mac, local, remote, len);
+        f[F::HDR..].copy_from_slice(payload);
         if let Err(e) = rustix::net::send(&self.sock, &f, rustix::net::SendFlags::empty()) {
             debug!("send frame: {e}");
         }
     }
 }
 
-impl Egress for EthEgress {
+impl<F: Framing> Egress for EthEgress<F> {
     type Peer = EthPeer;
 
     fn send(&self, peer: &EthPeer, buf: &mut [u8], off: usize) {
@@ -68,13 +63,13 @@ impl Egress for EthEgress {
         let Ok(len16) = u16::try_from(len) else {
             return;
         };
-        if off >= DIX_HDR {
-            let h = off - DIX_HDR;
-            eth_mgmt::write_header(
+        if off >= F::HDR {
+            let h = off - F::HDR;
+            self.framing.write_header(
                 &mut buf[h..off],
                 &peer.mac,
                 &self.mac,
-                self.ethertype,
+                peer.local_eid,
                 peer.eid,
                 len16,
             );
@@ -84,7 +79,7 @@ impl Egress for EthEgress {
                 debug!("send frame: {e}");
             }
         } else {
-            self.send_frame(&peer.mac, peer.eid, &buf[off..]);
+            self.send_frame(&peer.mac, peer.local_eid, peer.eid, &buf[off..]);
         }
     }
 
@@ -102,17 +97,16 @@ struct Pending {
     reply: SyncSender<(i32, u16)>,
 }
 
-struct Running {
+struct Running<F: Framing> {
     layer: String,
     dev: String,
     hash: HashAlgo,
-    ethertype: u16,
     mac: Mac,
     dir: Mutex<HashMap<NameHash, Mac>>,
     dir_changed: Condvar,
     registered: Mutex<HashSet<NameHash>>,
-    dp: Arc<Dataplane<EthEgress>>,
-    egress: Arc<EthEgress>,
+    dp: Arc<Dataplane<EthEgress<F>>>,
+    egress: Arc<EthEgress<F>>,
     rx: OwnedFd,
     eids: Arc<Mutex<HashMap<u16, u64>>>,
     pending: Mutex<HashMap<u16, Pending>>,
@@ -120,9 +114,9 @@ struct Running {
     bad: AtomicU64,
 }
 
-pub struct Eth {
+pub struct Eth<F: Framing> {
     name: String,
-    run: Mutex<Option<Arc<Running>>>,
+    run: Mutex<Option<Arc<Running<F>>>>,
 }
 
 fn bad(key: &str, value: &str, why: impl Into<String>) -> IrmError {
@@ -142,15 +136,15 @@ fn parse_ethertype(v: &str) -> Option<u16> {
     (0x0600..=0xFFFE).contains(&n).then_some(n)
 }
 
-impl Eth {
-    pub fn new(name: &str) -> Eth {
+impl<F: Framing> Eth<F> {
+    pub fn new(name: &str) -> Eth<F> {
         Eth {
             name: name.to_string(),
             run: Mutex::new(None),
         }
     }
 
-    fn running(&self) -> Result<Arc<Running>, IrmError> {
+    fn running(&self) -> Result<Arc<Running<F>>, IrmError> {
         lock(&self.run)
             .clone()
             .ok_or_else(|| IrmError::NotBootstrapped {
@@ -170,27 +164,36 @@ impl Eth {
                 layer: r.layer.clone(),
             });
         }
-        let (mut dev, mut ethertype, mut hash) = (None, DEFAULT_ETHERTYPE, HashAlgo::default());
+        let (mut dev, mut ethertype, mut hash) = (None, None, HashAlgo::default());
         for (k, v) in params {
             match k.as_str() {
                 "dev" => dev = Some(v),
                 "ethertype" => {
-                    ethertype = parse_ethertype(&v)
-                        .ok_or_else(|| bad(&k, &v, "an ethertype is 0x0600-0xFFFE"))?
+                    ethertype = Some(
+                        parse_ethertype(&v)
+                            .ok_or_else(|| bad(&k, &v, "an ethertype is 0x0600-0xFFFE"))?,
+                    )
                 }
                 "hash" => {
                     hash = v
                         .parse()
                         .map_err(|e: o7s_proto::hash::UnknownHash| bad(&k, &v, e.to_string()))?
                 }
-                _ => return Err(bad(&k, &v, "eth-dix layers take dev, ethertype, hash")),
+                _ => {
+                    return Err(bad(
+                        &k,
+                        &v,
+                        format!("{} layers take dev, ethertype (eth-dix), hash", F::KIND),
+                    ))
+                }
             }
         }
+        let framing = F::configure(ethertype).map_err(|why| bad("ethertype", "", why))?;
         let dev = dev.ok_or_else(|| bad("dev", "", "missing: bootstrap needs dev IFACE"))?;
         let (mac, if_mtu) =
             o7s_shm::link_info(&dev).map_err(|e| bad("dev", &dev, e.to_string()))?;
         let open = |what: &str| {
-            o7s_shm::packet_socket(&dev, ethertype)
+            o7s_shm::packet_socket(&dev, framing.proto())
                 .map(|(fd, _)| fd)
                 .map_err(|e| {
                     bad(
@@ -203,20 +206,19 @@ impl Eth {
                 })
         };
         let (tx, rx) = (open("sending")?, open("receiving")?);
+        let mtu = framing.mtu(if_mtu);
         let eids = Arc::new(Mutex::new(HashMap::new()));
         let egress = Arc::new(EthEgress {
             sock: tx,
             mac,
-            ethertype,
+            framing,
             eids: eids.clone(),
         });
         let dp = Dataplane::new(egress.clone()).map_err(|e| IrmError::Internal(e.to_string()))?;
-        let mtu = if_mtu.min(0xFFFF) - 4;
         let run = Arc::new(Running {
             layer: layer.clone(),
             dev: dev.clone(),
             hash,
-            ethertype,
             mac,
             dir: Mutex::new(HashMap::new()),
             dir_changed: Condvar::new(),
@@ -235,7 +237,11 @@ impl Eth {
             .spawn(move || r.rx_loop())
             .map_err(|e| IrmError::Internal(e.to_string()))?;
         *lock(&self.run) = Some(run);
-        info!("Bootstrapped eth-dix IPCP {} in layer {layer} on {dev} (ethertype 0x{ethertype:04X}, MTU {mtu}).", self.name);
+        info!(
+            "Bootstrapped {} IPCP {} in layer {layer} on {dev} (MTU {mtu}).",
+            F::KIND,
+            self.name
+        );
         Ok(IpcpResp::Bootstrapped { layer, hash, mtu })
     }
 
@@ -285,7 +291,7 @@ impl Eth {
     }
 }
 
-impl IpcpLogic for Eth {
+impl<F: Framing> IpcpLogic for Eth<F> {
     fn handle(&self, rpc: &Arc<Rpc>, id: u64, req: IpcpReq, fds: Vec<OwnedFd>) {
         let answer = self.answer(req, fds, rpc).unwrap_or_else(IpcpResp::Err);
         if let Err(e) = rpc.reply(id, answer, &[]) {
@@ -294,9 +300,10 @@ impl IpcpLogic for Eth {
     }
 }
 
-impl Running {
+impl<F: Framing> Running<F> {
     fn send_mgmt(&self, to: &Mac, m: &Mgmt) {
-        self.egress.send_frame(to, 0, &m.to_bytes());
+        self.egress
+            .send_frame(to, 0, 0, &self.egress.framing.encode(m));
     }
 
     /// Find the node where `hash` is registered: the cache, else a broadcast query.
@@ -331,15 +338,27 @@ impl Running {
         }
     }
 
-    fn new_eid(&self, flow_id: u64) -> u16 {
+    /// A free endpoint id (a random one on eth-dix, the lowest free SAP on eth-llc).
+    fn new_eid(&self, flow_id: u64) -> Result<u16, IrmError> {
+        let range = self.egress.framing.eids();
         let mut eids = lock(&self.eids);
-        loop {
-            let e: u16 = rand::random();
-            if e != 0 && !eids.contains_key(&e) && !lock(&self.pending).contains_key(&e) {
-                eids.insert(e, flow_id);
-                return e;
-            }
-        }
+        let pending = lock(&self.pending);
+        let free = |e: &u16| !eids.contains_key(e) && !pending.contains_key(e);
+        let size = usize::from(range.end() - range.start()) + 1;
+        let found = if size > 1024 {
+            std::iter::repeat_with(|| rand::random_range(range.clone()))
+                .take(4 * size)
+                .find(free)
+        } else {
+            range.clone().find(free)
+        };
+        drop(pending);
+        let e = found.ok_or_else(|| IrmError::IpcpFailed {
+            name: format!("layer {}", self.layer),
+            why: format!("all {size} endpoints of the interface are in use"),
+        })?;
+        eids.insert(e, flow_id);
+        Ok(e)
     }
 
     fn flow_alloc(
@@ -352,7 +371,7 @@ impl Running {
         let mac = self.query(hash).ok_or_else(|| IrmError::NameNotFound {
             name: hash.to_string(),
         })?;
-        let eid = self.new_eid(flow_id);
+        let eid = self.new_eid(flow_id)?;
         let (tx, rx) = sync_channel(1);
         lock(&self.pending).insert(eid, Pending { mac, reply: tx });
         let req = Mgmt {
@@ -393,7 +412,7 @@ impl Running {
     }
 
     fn rx_loop(self: Arc<Self>) {
-        let mut batch = o7s_shm::RecvBatch::new(32, 65_536 + DIX_HDR);
+        let mut batch = o7s_shm::RecvBatch::new(32, 65_536 + F::HDR);
         loop {
             let n = match batch.recv(&self.rx) {
                 Ok(n) => n,
@@ -409,7 +428,7 @@ impl Running {
     }
 
     fn frame(self: &Arc<Self>, buf: &[u8]) {
-        let Some(f) = eth_mgmt::parse_frame(buf, self.ethertype) else {
+        let Some(f) = self.egress.framing.parse_frame(buf) else {
             self.bad.fetch_add(1, Ordering::Relaxed);
             return;
         };
@@ -418,7 +437,7 @@ impl Running {
         }
         let payload = &buf[f.payload.0..f.payload.1];
         if f.eid == 0 {
-            match Mgmt::parse(payload, self.hash.hash_len()) {
+            match self.egress.framing.parse(payload, self.hash.hash_len()) {
                 Ok(m) => self.mgmt(m, f.src),
                 Err(e) => {
                     debug!("bad management frame from {}: {e}", fmt_mac(&f.src));
@@ -498,7 +517,14 @@ impl Running {
             };
             match self.rpc.notify(note, &[], Some(REPLY_WAIT)) {
                 Ok((IpcpResp::FlowAccepted { flow_id }, fds)) => {
-                    let eid = self.new_eid(flow_id);
+                    let eid = match self.new_eid(flow_id) {
+                        Ok(e) => e,
+                        Err(e) => {
+                            warn!("cannot take flow {flow_id}: {e}");
+                            self.send_mgmt(&from, &reply);
+                            return;
+                        }
+                    };
                     let peer = EthPeer {
                         mac: from,
                         eid: m.s_eid,

@@ -74,7 +74,8 @@ fn run(args: Args) -> Result<()> {
     let sock = control_socket()?;
     let logic: std::sync::Arc<dyn IpcpLogic> = match kind {
         IpcpKind::Local => std::sync::Arc::new(local::Local::new(&args.name)),
-        IpcpKind::EthDix => std::sync::Arc::new(eth::Eth::new(&args.name)),
+        IpcpKind::EthDix => std::sync::Arc::new(eth::Eth::<eth::Dix>::new(&args.name)),
+        IpcpKind::EthLlc => std::sync::Arc::new(eth::Eth::<eth::Llc>::new(&args.name)),
         IpcpKind::Udp4 | IpcpKind::Udp6 => std::sync::Arc::new(udp::Udp::new(&args.name, kind)),
         other => bail!("IPCP type {other} is not available in this build yet"),
     };

@@ -1,4 +1,5 @@
-//! Two nodes joined by a veth, with o7s layers straight over the link: eth-dix, udp4, udp6.
+//! Two nodes joined by a veth, with o7s layers straight over the link: eth-dix, eth-llc,
+//! udp4, udp6.
 //! Needs root (network namespaces); without it each test prints a notice and passes.
 
 use o7s_lab::{Lab, Topology};
@@ -64,13 +65,9 @@ fn check_ping(lab: &Lab, count: u32) -> TestResult {
     Ok(())
 }
 
-#[test]
-fn eth_dix_two_nodes_root() -> TestResult {
-    if !root_or_skip("eth_dix_two_nodes_root") {
-        return Ok(());
-    }
+fn eth_two_nodes(kind: &str) -> TestResult {
     let lab = pair()?;
-    layer(&lab, "eth-dix", |n| {
+    layer(&lab, kind, |n| {
         let peer = if n == "a" { "b" } else { "a" };
         format!("dev {}", lab.node(n).ifname_to(peer).unwrap_or_default())
     })?;
@@ -96,6 +93,22 @@ fn eth_dix_two_nodes_root() -> TestResult {
     assert!(!out.status.success());
     assert!(text(&out).contains("larger than"), "{}", text(&out));
     Ok(())
+}
+
+#[test]
+fn eth_dix_two_nodes_root() -> TestResult {
+    if !root_or_skip("eth_dix_two_nodes_root") {
+        return Ok(());
+    }
+    eth_two_nodes("eth-dix")
+}
+
+#[test]
+fn eth_llc_two_nodes_root() -> TestResult {
+    if !root_or_skip("eth_llc_two_nodes_root") {
+        return Ok(());
+    }
+    eth_two_nodes("eth-llc")
 }
 
 #[test]

@@ -112,6 +112,7 @@ impl Irmd {
                 let list = g.ipcps.values().map(|i| i.info()).collect();
                 Ok((IrmResp::Ipcps(list), Vec::new()))
             }
+            IrmReq::IpcpShow { name } => self.ipcp_show(&name),
             IrmReq::Bind { target, name } => self.bind(target, &name),
             IrmReq::Unbind { target, name } => self.unbind(target, &name),
             IrmReq::NameCreate { name, lb } => {
@@ -195,6 +196,33 @@ impl Irmd {
         self.notify();
         info!("Destroyed IPCP {name}.");
         ok()
+    }
+
+    fn ipcp_show(&self, name: &str) -> Answer {
+        let (info, rpc) = {
+            let g = self.lock();
+            let i = g.ipcps.get(name).ok_or_else(|| IrmError::NoSuchIpcp {
+                name: name.to_string(),
+            })?;
+            (i.info(), i.rpc.clone())
+        };
+        let mut details = Vec::new();
+        if info.layer.is_some() {
+            match rpc.request(IpcpReq::Show, &[], Some(IPCP_TIMEOUT)) {
+                Ok((IpcpResp::Show(v), _)) => details = v,
+                Ok((IpcpResp::Err(e), _)) => return Err(e),
+                Ok((other, _)) => return Err(rpc_err(name, format!("unexpected {other:?}"))),
+                Err(e) => return Err(rpc_err(name, e)),
+            }
+        }
+        let flows = self
+            .lock()
+            .flows
+            .values()
+            .filter(|f| f.ipcp == name)
+            .count();
+        details.push(("flows (IRMd)".into(), flows.to_string()));
+        Ok((IrmResp::IpcpShow(info, details), Vec::new()))
     }
 
     /// An IPCP's control connection closed: it exited or was killed.

@@ -88,11 +88,76 @@ fn eth_two_nodes(kind: &str) -> TestResult {
     assert!(!out.status.success());
     assert!(text(&out).contains("not registered"), "{}", text(&out));
     assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+    // Frames of ours that are garbage are dropped, counted, never answered.
+    if kind == "eth-dix" {
+        garbage_frames(&lab)?;
+    }
     // Larger than the layer's MTU: refused with the limit, not sent.
     let out = oping(&lab, &["-n", "srv", "-c", "1", "-s", "9000"])?;
     assert!(!out.status.success());
     assert!(text(&out).contains("larger than"), "{}", text(&out));
     Ok(())
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Send malformed eth-dix frames from a to b; b drops and counts them, and still works.
+fn garbage_frames(lab: &Lab) -> TestResult {
+    let (a, b) = (lab.node("a"), lab.node("b"));
+    let dev_a = a.ifname_to("b").ok_or("no if")?;
+    let dev_b = b.ifname_to("a").ok_or("no if")?;
+    let mac_text = b
+        .cmd("cat")
+        .arg(format!("/sys/class/net/{dev_b}/address"))
+        .output()?;
+    let mac: Vec<u8> = String::from_utf8_lossy(&mac_text.stdout)
+        .trim()
+        .split(':')
+        .filter_map(|x| u8::from_str_radix(x, 16).ok())
+        .collect();
+    assert_eq!(mac.len(), 6);
+    let frame = |eid: u16, len: u16, body: &[u8]| {
+        let mut f = mac.clone();
+        f.extend_from_slice(&[2, 0, 0, 0, 0, 9, 0xA0, 0x00]);
+        f.extend_from_slice(&eid.to_be_bytes());
+        f.extend_from_slice(&len.to_be_bytes());
+        f.extend_from_slice(body);
+        while f.len() < 60 {
+            f.push(0);
+        }
+        hex(&f)
+    };
+    let frames = [
+        frame(0x1234, 10, &[1; 10]), // unknown endpoint
+        frame(0, 3, &[0, 1, 2]),     // truncated management message
+        frame(0, 1000, &[0; 20]),    // length beyond the frame
+        frame(0, 39, &[0xee; 39]),   // unknown management code
+        frame(0, 39, &{
+            // a flow reply nobody asked for
+            let mut m = [0u8; 39];
+            m[37] = 1;
+            m[2..4].copy_from_slice(&77u16.to_be_bytes());
+            m
+        }),
+    ];
+    let out = a
+        .cmd("o7s-inject")
+        .arg(dev_a)
+        .arg("0xA000")
+        .args(&frames)
+        .output()?;
+    assert!(out.status.success(), "{}", text(&out));
+    let dropped = o7s_lab::wait_for(Duration::from_secs(5), || {
+        b.irm_ok("ipcp show name eth-dix-b --json")
+            .ok()
+            .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
+            .and_then(|v| v["dropped frames"].as_str()?.parse::<u64>().ok())
+            .is_some_and(|n| n >= frames.len() as u64)
+    });
+    assert!(dropped, "{}", b.irm_ok("ipcp show name eth-dix-b")?);
+    check_ping(lab, 10)
 }
 
 #[test]

@@ -91,6 +91,15 @@ fn oping_and_oecho_across_udp4() {
         .output()
         .expect("oping");
     assert!(out.status.success(), "{}", text(&out));
+    // ... and counted the garbage.
+    let show: serde_json::Value =
+        serde_json::from_str(&b.irm_ok("ipcp show name ub --json")).expect("json");
+    let dropped: u64 = show["dropped datagrams"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .expect("a drop counter");
+    assert!(dropped >= 6, "{show}");
+    assert_eq!(show["layer"], "net");
 }
 
 #[test]

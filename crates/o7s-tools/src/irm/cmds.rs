@@ -218,6 +218,17 @@ pub(super) fn ipcp_connect(k: &mut Words<'_>, connect: bool) -> Res<Action> {
     }))
 }
 
+pub(super) fn ipcp_show(k: &mut Words<'_>) -> Res<Action> {
+    let mut name = None;
+    while let Some(w) = k.next_kw(&["name"])? {
+        match w {
+            "name" => k.once(&mut name, w)?,
+            _ => return k.unknown(w),
+        }
+    }
+    Ok(Action::IpcpShow(k.need(name, "name NAME")?))
+}
+
 pub(super) fn ipcp_list(k: &mut Words<'_>) -> Res<Action> {
     let (mut kind, mut name, mut layer) = (None, None, None);
     while let Some(w) = k.next_kw(&["type", "name", "layer", "dif"])? {

@@ -101,6 +101,7 @@ pub fn run(inv: &Invocation) -> Result<String, o7s::Error> {
         Action::Version => return Ok(format!("irm (o7s) {}\n", env!("CARGO_PKG_VERSION"))),
         Action::Send(r) => with_program_path(r.clone()),
         Action::IpcpList(_) => IrmReq::IpcpList,
+        Action::IpcpShow(name) => IrmReq::IpcpShow { name: name.clone() },
         Action::NameList => IrmReq::NameList,
         Action::FlowList => IrmReq::FlowList,
     };
@@ -114,6 +115,36 @@ pub fn run(inv: &Invocation) -> Result<String, o7s::Error> {
                 json_line(show::ipcps_json(&v))
             } else {
                 show::ipcps_table(&v)
+            }
+        }
+        (Action::IpcpShow(_), IrmResp::IpcpShow(info, details)) => {
+            if inv.json {
+                let mut m = serde_json::Map::new();
+                m.insert("name".into(), info.name.clone().into());
+                m.insert("type".into(), info.kind.name().into());
+                m.insert("pid".into(), info.pid.into());
+                m.insert("layer".into(), info.layer.clone().into());
+                m.insert("state".into(), info.state.clone().into());
+                for (k, v) in &details {
+                    m.insert(k.clone(), v.clone().into());
+                }
+                json_line(serde_json::Value::Object(m))
+            } else {
+                let mut rows = vec![
+                    ("name".to_string(), info.name.clone()),
+                    ("type".to_string(), info.kind.name().to_string()),
+                    ("pid".to_string(), info.pid.to_string()),
+                    (
+                        "layer".to_string(),
+                        info.layer.clone().unwrap_or_else(|| "-".into()),
+                    ),
+                    ("state".to_string(), info.state.clone()),
+                ];
+                rows.extend(details);
+                let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+                rows.iter()
+                    .map(|(k, v)| format!("{k:<w$}  {v}\n"))
+                    .collect()
             }
         }
         (Action::NameList, IrmResp::Names(v)) => {

@@ -27,6 +27,7 @@ pub enum Action {
     /// Send this request; print nothing on success.
     Send(IrmReq),
     IpcpList(IpcpFilter),
+    IpcpShow(String),
     NameList,
     FlowList,
 }
@@ -144,6 +145,7 @@ fn parse_words(words: &[&str], tail: Option<Vec<String>>, help: bool) -> Res<Act
                 "connect",
                 "disconnect",
                 "list",
+                "show",
             ],
         ),
         "name" => (usage::NAME, &["create", "destroy", "reg", "unreg", "list"]),
@@ -177,6 +179,7 @@ fn parse_words(words: &[&str], tail: Option<Vec<String>>, help: bool) -> Res<Act
         ("ipcp", "enroll") => cmds::ipcp_enroll(k),
         ("ipcp", "connect") => cmds::ipcp_connect(k, true),
         ("ipcp", "disconnect") => cmds::ipcp_connect(k, false),
+        ("ipcp", "show") => cmds::ipcp_show(k),
         ("ipcp", _) => cmds::ipcp_list(k),
         ("name", "create") => cmds::name_create(k),
         ("name", "destroy") => cmds::name_destroy(k),
@@ -195,6 +198,7 @@ fn sub_usage(cmd: &str, sub: &str) -> &'static str {
         ("ipcp", "enroll") => usage::IPCP_ENROLL,
         ("ipcp", "connect") => usage::IPCP_CONNECT,
         ("ipcp", "disconnect") => usage::IPCP_DISCONNECT,
+        ("ipcp", "show") => usage::IPCP_SHOW,
         ("ipcp", _) => usage::IPCP_LIST,
         ("name", "create") => usage::NAME_CREATE,
         ("name", "destroy") => usage::NAME_DESTROY,

@@ -20,6 +20,7 @@ pub const IPCP_CONNECT: &str =
     "irm ipcp connect    name NAME component (dt|mgmt) dst DST [qos CUBE]";
 pub const IPCP_DISCONNECT: &str = "irm ipcp disconnect name NAME component (dt|mgmt) dst DST";
 pub const IPCP_LIST: &str = "irm ipcp list      [type TYPE] [name NAME] [layer LAYER] [--json]";
+pub const IPCP_SHOW: &str = "irm ipcp show      name NAME [--json]";
 
 pub const BIND: &str = "\
 irm bind   program PROG name NAME [auto] [-- ARGS...]
@@ -46,6 +47,7 @@ irm ipcp enroll    name NAME [type TYPE] [dst DST] [layer LAYER] [autobind]
 irm ipcp connect    name NAME component (dt|mgmt) dst DST [qos CUBE]
 irm ipcp disconnect name NAME component (dt|mgmt) dst DST
 irm ipcp list      [type TYPE] [name NAME] [layer LAYER] [--json]
+irm ipcp show      name NAME [--json]
 TYPE: local, eth-llc, eth-dix, udp4, udp6, unicast, broadcast
 (irm ipcp bootstrap help: the parameters of each type)";
 
@@ -68,6 +70,7 @@ irm ipcp enroll    name NAME [type TYPE] [dst DST] [layer LAYER] [autobind]
 irm ipcp connect    name NAME component (dt|mgmt) dst DST [qos CUBE]
 irm ipcp disconnect name NAME component (dt|mgmt) dst DST
 irm ipcp list      [type TYPE] [name NAME] [layer LAYER]
+irm ipcp show      name NAME
 irm bind   program PROG name NAME [auto] [-- ARGS...]
 irm bind   process PID  name NAME
 irm bind   ipcp    IPCP name NAME

@@ -145,6 +145,10 @@ pub enum IrmReq {
         dst: String,
     },
     IpcpList,
+    /// Details of one IPCP (layer, address, flows, counters), as the IPCP reports them.
+    IpcpShow {
+        name: String,
+    },
     Bind {
         target: BindTarget,
         name: String,
@@ -194,6 +198,8 @@ pub enum IrmResp {
         pid: u32,
     },
     Ipcps(Vec<IpcpInfo>),
+    /// An IPCP's details: its list entry, then labelled values.
+    IpcpShow(IpcpInfo, Vec<(String, String)>),
     Names(Vec<NameInfo>),
     Flows(Vec<FlowInfo>),
     /// A flow: four fds ride along, in this order: shared memory, own wait eventfd, peer's

@@ -20,6 +20,9 @@ pub trait Egress: Send + Sync + 'static {
     fn send(&self, peer: &Self::Peer, buf: &mut [u8], off: usize);
     /// A flow went away locally (the application deallocated it or died).
     fn closed(&self, _flow_id: u64, _peer: &Self::Peer) {}
+    /// Push out whatever `send` queued (called before the egress thread sleeps and after
+    /// every round over the flows).
+    fn flush(&self) {}
 }
 
 /// The IPCP's end of one application flow.
@@ -173,6 +176,7 @@ impl<E: Egress> Dataplane<E> {
                     self.closed(p);
                 }
             }
+            self.egress.flush();
             if busy {
                 continue;
             }

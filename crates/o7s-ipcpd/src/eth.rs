@@ -21,6 +21,8 @@ use tracing::{debug, info, warn};
 #[path = "eth/mgmt.rs"]
 mod eth_mgmt;
 
+/// Receive buffer of the raw socket.
+const RCVBUF: usize = 8 << 20;
 /// How long a name query waits for an answer.
 const QUERY_WAIT: Duration = Duration::from_secs(2);
 /// How long a flow request waits for the far side's reply.
@@ -37,6 +39,8 @@ pub struct EthPeer {
 
 struct EthEgress<F: Framing> {
     sock: OwnedFd,
+    /// Frames of the egress thread, sent with one system call per batch.
+    batch: Mutex<o7s_shm::SendBatch>,
     mac: Mac,
     framing: F,
     eids: Arc<Mutex<HashMap<u16, u64>>>,
@@ -59,27 +63,36 @@ impl<F: Framing> Egress for EthEgress<F> {
     type Peer = EthPeer;
 
     fn send(&self, peer: &EthPeer, buf: &mut [u8], off: usize) {
-        let len = buf.len() - off;
-        let Ok(len16) = u16::try_from(len) else {
+        let payload = &buf[off..];
+        let Ok(len16) = u16::try_from(payload.len()) else {
             return;
         };
-        if off >= F::HDR {
-            let h = off - F::HDR;
+        let mut batch = lock(&self.batch);
+        if batch.is_full() {
+            batch.flush(&self.sock);
+        }
+        batch.push(|slot| {
+            let n = F::HDR + payload.len();
+            if n > slot.len() {
+                return 0;
+            }
             self.framing.write_header(
-                &mut buf[h..off],
+                &mut slot[..F::HDR],
                 &peer.mac,
                 &self.mac,
                 peer.local_eid,
                 peer.eid,
                 len16,
             );
-            if let Err(e) =
-                rustix::net::send(&self.sock, &buf[h..], rustix::net::SendFlags::empty())
-            {
-                debug!("send frame: {e}");
-            }
-        } else {
-            self.send_frame(&peer.mac, peer.local_eid, peer.eid, &buf[off..]);
+            slot[F::HDR..n].copy_from_slice(payload);
+            n
+        });
+    }
+
+    fn flush(&self) {
+        let mut batch = lock(&self.batch);
+        if !batch.is_empty() {
+            batch.flush(&self.sock);
         }
     }
 
@@ -206,10 +219,16 @@ impl<F: Framing> Eth<F> {
                 })
         };
         let (tx, rx) = (open("sending")?, open("receiving")?);
+        // A deep receive queue rides out bursts while the receive thread is descheduled
+        // (the forced size needs CAP_NET_ADMIN; without it the system's maximum applies).
+        if rustix::net::sockopt::set_socket_recv_buffer_size_force(&rx, RCVBUF).is_err() {
+            let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&rx, RCVBUF);
+        }
         let mtu = framing.mtu(if_mtu);
         let eids = Arc::new(Mutex::new(HashMap::new()));
         let egress = Arc::new(EthEgress {
             sock: tx,
+            batch: Mutex::new(o7s_shm::SendBatch::new(32, F::HDR + mtu as usize)),
             mac,
             framing,
             eids: eids.clone(),

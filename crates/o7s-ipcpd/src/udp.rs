@@ -21,6 +21,8 @@ mod mgmt;
 
 use mgmt::{Mgmt, MgmtCode};
 
+/// Receive buffer of the socket: deep enough to ride out bursts.
+const RCVBUF: usize = 8 << 20;
 /// The prototype's default port.
 pub const DEFAULT_PORT: u16 = 3435;
 /// How long a flow request waits for the reply of the far side (which may first have to
@@ -185,6 +187,9 @@ impl Udp {
         let ip = ip.ok_or_else(|| bad("ip", "", "missing: bootstrap needs ip ADDR"))?;
         let sock = UdpSocket::bind(SocketAddr::new(ip, port))
             .map_err(|e| bad("ip", &format!("{ip}:{port}"), format!("cannot bind: {e}")))?;
+        if rustix::net::sockopt::set_socket_recv_buffer_size_force(&sock, RCVBUF).is_err() {
+            let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&sock, RCVBUF);
+        }
         let mut dir = HashMap::new();
         if let Some(f) = &hosts_file {
             let text = std::fs::read_to_string(f)

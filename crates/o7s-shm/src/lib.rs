@@ -121,4 +121,4 @@ mod inherit;
 pub use inherit::inherited_fd;
 
 mod packet;
-pub use packet::{link_info, packet_socket, RecvBatch, ETH_P_802_2};
+pub use packet::{link_info, packet_socket, RecvBatch, SendBatch, ETH_P_802_2};

@@ -132,3 +132,93 @@ impl RecvBatch {
         &b[..self.lens[i].min(b.len())]
     }
 }
+
+/// Frames queued to go out with one system call (`sendmmsg`) on a connected or bound socket.
+pub struct SendBatch {
+    bufs: Vec<Vec<u8>>,
+    lens: Vec<usize>,
+    used: usize,
+}
+
+impl SendBatch {
+    /// Room for `n` frames of up to `size` bytes.
+    pub fn new(n: usize, size: usize) -> SendBatch {
+        SendBatch {
+            bufs: (0..n.max(1)).map(|_| vec![0u8; size]).collect(),
+            lens: vec![0; n.max(1)],
+            used: 0,
+        }
+    }
+
+    /// Is there room for another frame?
+    pub fn is_full(&self) -> bool {
+        self.used == self.bufs.len()
+    }
+
+    /// Is nothing queued?
+    pub fn is_empty(&self) -> bool {
+        self.used == 0
+    }
+
+    /// Queue a frame: `fill` writes it into the slot given and returns its length (0 drops
+    /// it). Returns false when the batch is full; flush first.
+    pub fn push(&mut self, fill: impl FnOnce(&mut [u8]) -> usize) -> bool {
+        if self.is_full() {
+            return false;
+        }
+        let slot = &mut self.bufs[self.used];
+        let n = fill(slot).min(slot.len());
+        if n > 0 {
+            self.lens[self.used] = n;
+            self.used += 1;
+        }
+        true
+    }
+
+    /// Send every queued frame on `fd`; returns how many the kernel took (the rest are
+    /// dropped, as a full NIC queue would).
+    pub fn flush(&mut self, fd: &OwnedFd) -> usize {
+        let mut sent = 0;
+        while sent < self.used {
+            let mut iov: Vec<libc::iovec> = self.bufs[sent..self.used]
+                .iter_mut()
+                .zip(&self.lens[sent..self.used])
+                .map(|(b, &len)| libc::iovec {
+                    iov_base: b.as_mut_ptr().cast(),
+                    iov_len: len,
+                })
+                .collect();
+            let mut hdrs: Vec<libc::mmsghdr> = iov
+                .iter_mut()
+                .map(|v| {
+                    // SAFETY: an all-zero `mmsghdr` is valid (null name and control, no flags).
+                    let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                    h.msg_hdr.msg_iov = v;
+                    h.msg_hdr.msg_iovlen = 1;
+                    h
+                })
+                .collect();
+            // SAFETY: every header points at one iovec of `iov`, each covering the first
+            // `len` bytes of a live buffer of `self.bufs`; all outlive the call, which only
+            // reads them; the count passed is `hdrs.len()`.
+            let n = unsafe {
+                libc::sendmmsg(
+                    fd.as_raw_fd(),
+                    hdrs.as_mut_ptr(),
+                    hdrs.len() as libc::c_uint,
+                    0,
+                )
+            };
+            if n <= 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                break;
+            }
+            sent += n as usize;
+        }
+        self.used = 0;
+        sent
+    }
+}

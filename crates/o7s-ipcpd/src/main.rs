@@ -12,6 +12,7 @@ use tracing::{error, info};
 mod dataplane;
 mod eth;
 mod local;
+mod shim;
 mod udp;
 
 /// An o7s IPC process (started by irmd).
@@ -74,9 +75,17 @@ fn run(args: Args) -> Result<()> {
     let sock = control_socket()?;
     let logic: std::sync::Arc<dyn IpcpLogic> = match kind {
         IpcpKind::Local => std::sync::Arc::new(local::Local::new(&args.name)),
-        IpcpKind::EthDix => std::sync::Arc::new(eth::Eth::<eth::Dix>::new(&args.name)),
-        IpcpKind::EthLlc => std::sync::Arc::new(eth::Eth::<eth::Llc>::new(&args.name)),
-        IpcpKind::Udp4 | IpcpKind::Udp6 => std::sync::Arc::new(udp::Udp::new(&args.name, kind)),
+        IpcpKind::EthDix => std::sync::Arc::new(shim::ShimIpcp::new(
+            &args.name,
+            eth::EthBoot::<eth::Dix>::new(),
+        )),
+        IpcpKind::EthLlc => std::sync::Arc::new(shim::ShimIpcp::new(
+            &args.name,
+            eth::EthBoot::<eth::Llc>::new(),
+        )),
+        IpcpKind::Udp4 | IpcpKind::Udp6 => {
+            std::sync::Arc::new(shim::ShimIpcp::new(&args.name, udp::UdpBoot { kind }))
+        }
         other => bail!("IPCP type {other} is not available in this build yet"),
     };
     let (done_tx, done_rx) = mpsc::channel::<()>();

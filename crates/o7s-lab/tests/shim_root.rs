@@ -153,7 +153,7 @@ fn garbage_frames(lab: &Lab) -> TestResult {
         b.irm_ok("ipcp show name eth-dix-b --json")
             .ok()
             .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
-            .and_then(|v| v["dropped frames"].as_str()?.parse::<u64>().ok())
+            .and_then(|v| v["dropped packets"].as_str()?.parse::<u64>().ok())
             .is_some_and(|n| n >= frames.len() as u64)
     });
     assert!(dropped, "{}", b.irm_ok("ipcp show name eth-dix-b")?);

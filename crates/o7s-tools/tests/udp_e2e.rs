@@ -94,7 +94,7 @@ fn oping_and_oecho_across_udp4() {
     // ... and counted the garbage.
     let show: serde_json::Value =
         serde_json::from_str(&b.irm_ok("ipcp show name ub --json")).expect("json");
-    let dropped: u64 = show["dropped datagrams"]
+    let dropped: u64 = show["dropped packets"]
         .as_str()
         .and_then(|d| d.parse().ok())
         .expect("a drop counter");

@@ -2,6 +2,7 @@
 //! and decoded by `o7s_proto::wire` (the prototype's layouts). In a [`Mgmt`], `s_eid` is the
 //! sender's endpoint id (SAP on LLC) and `d_eid` the addressee's.
 
+use crate::shim::ShimMsg;
 use o7s_proto::wire::eth::{
     DixFrame, DixRepr, EthAddr, LlcFrame, LlcRepr, FIRST_FLOW_SAP, LLC_CONTROL_UI, LLC_HEADER_LEN,
     LLC_MTU, MAX_SAPS, MGMT_SAP,
@@ -9,29 +10,12 @@ use o7s_proto::wire::eth::{
 use o7s_proto::wire::eth_mgmt::{
     DixMgmtPacket, DixMgmtRepr, LlcMgmtPacket, LlcMgmtRepr, MgmtLayout, MgmtRepr,
 };
+#[cfg(test)]
 use o7s_proto::{NameHash, QosSpec};
 
 pub const ETH_HDR: usize = 14;
 pub const DIX_HDR: usize = ETH_HDR + 4;
 pub const BROADCAST: [u8; 6] = [0xff; 6];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    FlowReq = 0,
-    FlowReply = 1,
-    QueryReq = 2,
-    QueryReply = 3,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mgmt {
-    pub code: Code,
-    pub s_eid: u16,
-    pub d_eid: u16,
-    pub response: i32,
-    pub qos: QosSpec,
-    pub hash: Vec<u8>,
-}
 
 /// A parsed frame: who sent it, which of our endpoints it is for (0 = management), and
 /// where its payload is.
@@ -72,8 +56,8 @@ pub trait Framing: Send + Sync + 'static {
         len: u16,
     );
     fn parse_frame(&self, b: &[u8]) -> Option<Frame>;
-    fn encode(&self, m: &Mgmt) -> Vec<u8>;
-    fn parse(&self, b: &[u8], hash_len: usize) -> Result<Mgmt, String>;
+    fn encode(&self, m: &ShimMsg) -> Vec<u8>;
+    fn parse(&self, b: &[u8], hash_len: usize) -> Result<ShimMsg, String>;
 }
 
 /// Ethernet II with the prototype's 2-byte endpoint id and length.
@@ -136,14 +120,14 @@ impl Framing for Dix {
         })
     }
 
-    fn encode(&self, m: &Mgmt) -> Vec<u8> {
-        encode::<o7s_proto::wire::eth_mgmt::Dix>(m, |e| e)
+    fn encode(&self, m: &ShimMsg) -> Vec<u8> {
+        encode::<o7s_proto::wire::eth_mgmt::Dix>(m, |e| e as u16)
     }
 
-    fn parse(&self, b: &[u8], hash_len: usize) -> Result<Mgmt, String> {
+    fn parse(&self, b: &[u8], hash_len: usize) -> Result<ShimMsg, String> {
         let p = DixMgmtPacket::new_checked(b).map_err(|e| e.to_string())?;
         let r = DixMgmtRepr::parse(&p, hash_len).map_err(|e| e.to_string())?;
-        Ok(decode(r, |e| e))
+        Ok(decode(r, u32::from))
     }
 }
 
@@ -216,35 +200,41 @@ impl Framing for Llc {
         })
     }
 
-    fn encode(&self, m: &Mgmt) -> Vec<u8> {
+    fn encode(&self, m: &ShimMsg) -> Vec<u8> {
         encode::<o7s_proto::wire::eth_mgmt::Llc>(m, |e| e as u8)
     }
 
-    fn parse(&self, b: &[u8], hash_len: usize) -> Result<Mgmt, String> {
+    fn parse(&self, b: &[u8], hash_len: usize) -> Result<ShimMsg, String> {
         let p = LlcMgmtPacket::new_checked(b).map_err(|e| e.to_string())?;
         let r = LlcMgmtRepr::parse(&p, hash_len).map_err(|e| e.to_string())?;
-        Ok(decode(r, u16::from))
+        Ok(decode(r, u32::from))
     }
 }
 
-fn encode<L: MgmtLayout>(m: &Mgmt, eid: impl Fn(u16) -> L::Eid) -> Vec<u8> {
-    let hash = NameHash(m.hash.clone());
-    // On Ethernet the reply's source endpoint is the responder's own.
-    let repr: MgmtRepr<'_, L> = match m.code {
-        Code::FlowReq => MgmtRepr::FlowReq {
-            requester: eid(m.s_eid),
-            qos: m.qos,
+fn encode<L: MgmtLayout>(m: &ShimMsg, eid: impl Fn(u32) -> L::Eid) -> Vec<u8> {
+    let repr: MgmtRepr<'_, L> = match m {
+        ShimMsg::FlowReq {
+            requester,
+            qos,
             hash,
+        } => MgmtRepr::FlowReq {
+            requester: eid(*requester),
+            qos: *qos,
+            hash: hash.clone(),
             data: &[],
         },
-        Code::FlowReply => MgmtRepr::FlowReply {
-            requester: eid(m.d_eid),
-            responder: eid(m.s_eid),
-            response: m.response,
+        ShimMsg::FlowReply {
+            requester,
+            responder,
+            response,
+        } => MgmtRepr::FlowReply {
+            requester: eid(*requester),
+            responder: eid(*responder),
+            response: *response,
             data: &[],
         },
-        Code::QueryReq => MgmtRepr::NameQueryReq { hash },
-        Code::QueryReply => MgmtRepr::NameQueryReply { hash },
+        ShimMsg::QueryReq { hash } => MgmtRepr::NameQueryReq { hash: hash.clone() },
+        ShimMsg::QueryReply { hash } => MgmtRepr::NameQueryReply { hash: hash.clone() },
     };
     let mut b = vec![0u8; repr.buffer_len()];
     // A buffer of exactly `buffer_len` bytes always takes the message.
@@ -253,46 +243,30 @@ fn encode<L: MgmtLayout>(m: &Mgmt, eid: impl Fn(u16) -> L::Eid) -> Vec<u8> {
     b
 }
 
-fn decode<L: MgmtLayout>(r: MgmtRepr<'_, L>, eid: impl Fn(L::Eid) -> u16) -> Mgmt {
-    let empty = |code| Mgmt {
-        code,
-        s_eid: 0,
-        d_eid: 0,
-        response: 0,
-        qos: QosSpec::RAW,
-        hash: Vec::new(),
-    };
+fn decode<L: MgmtLayout>(r: MgmtRepr<'_, L>, eid: impl Fn(L::Eid) -> u32) -> ShimMsg {
     match r {
         MgmtRepr::FlowReq {
             requester,
             qos,
             hash,
             ..
-        } => Mgmt {
-            s_eid: eid(requester),
+        } => ShimMsg::FlowReq {
+            requester: eid(requester),
             qos,
-            hash: hash.0,
-            ..empty(Code::FlowReq)
+            hash,
         },
         MgmtRepr::FlowReply {
             requester,
             responder,
             response,
             ..
-        } => Mgmt {
-            s_eid: eid(responder),
-            d_eid: eid(requester),
+        } => ShimMsg::FlowReply {
+            requester: eid(requester),
+            responder: eid(responder),
             response,
-            ..empty(Code::FlowReply)
         },
-        MgmtRepr::NameQueryReq { hash } => Mgmt {
-            hash: hash.0,
-            ..empty(Code::QueryReq)
-        },
-        MgmtRepr::NameQueryReply { hash } => Mgmt {
-            hash: hash.0,
-            ..empty(Code::QueryReply)
-        },
+        MgmtRepr::NameQueryReq { hash } => ShimMsg::QueryReq { hash },
+        MgmtRepr::NameQueryReply { hash } => ShimMsg::QueryReply { hash },
     }
 }
 
@@ -302,46 +276,30 @@ mod tests {
 
     #[test]
     fn round_trip_and_truncation() {
-        let base = Mgmt {
-            code: Code::FlowReq,
-            s_eid: 0,
-            d_eid: 0,
-            response: 0,
-            qos: QosSpec::RAW,
-            hash: vec![7; 32],
-        };
+        let hash = NameHash(vec![7; 32]);
         let msgs = [
-            Mgmt {
-                s_eid: 0x12,
+            ShimMsg::FlowReq {
+                requester: 0x12,
                 qos: QosSpec::VIDEO,
-                ..base.clone()
+                hash: hash.clone(),
             },
-            Mgmt {
-                code: Code::FlowReply,
-                s_eid: 9,
-                d_eid: 0x12,
+            ShimMsg::FlowReply {
+                requester: 0x12,
+                responder: 9,
                 response: -1,
-                hash: vec![],
-                ..base.clone()
             },
-            Mgmt {
-                code: Code::QueryReq,
-                ..base.clone()
-            },
-            Mgmt {
-                code: Code::QueryReply,
-                ..base.clone()
-            },
+            ShimMsg::QueryReq { hash: hash.clone() },
+            ShimMsg::QueryReply { hash },
         ];
+        let dix = Dix { ethertype: 0xA000 };
         for m in msgs {
-            let b = Dix { ethertype: 0xA000 }.encode(&m);
-            assert_eq!(b[37], m.code as u8);
-            assert_eq!(Dix { ethertype: 0xA000 }.parse(&b, 32), Ok(m.clone()));
+            let b = dix.encode(&m);
+            assert_eq!(dix.parse(&b, 32), Ok(m.clone()));
+            for n in 0..39 {
+                assert!(dix.parse(&b[..n], 32).is_err());
+            }
             let l = Llc.encode(&m);
             assert_eq!(Llc.parse(&l, 32), Ok(m.clone()));
-            for n in 0..39 {
-                assert!(Dix { ethertype: 0xA000 }.parse(&b[..n], 32).is_err());
-            }
         }
     }
 

@@ -1,104 +1,98 @@
-//! The udp layers' flow requests and replies as this IPCP uses them, encoded and decoded by
-//! `o7s_proto::wire::udp` (the prototype's layout).
+//! The udp layers' flow requests and replies, encoded and decoded by
+//! `o7s_proto::wire::udp` (the prototype's layout). The udp layers have no name queries.
 
+use crate::shim::ShimMsg;
 use o7s_proto::wire::udp::{UdpMgmtPacket, UdpMgmtRepr};
-use o7s_proto::{NameHash, QosSpec};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MgmtCode {
-    FlowReq,
-    FlowReply,
+/// The datagram for `m`; `None` for name queries, which udp layers do not have.
+pub fn encode(m: &ShimMsg) -> Option<Vec<u8>> {
+    let repr = match m {
+        ShimMsg::FlowReq {
+            requester,
+            qos,
+            hash,
+        } => UdpMgmtRepr::FlowReq {
+            requester: *requester,
+            qos: *qos,
+            hash: hash.clone(),
+            data: &[],
+        },
+        ShimMsg::FlowReply {
+            requester,
+            responder,
+            response,
+        } => UdpMgmtRepr::FlowReply {
+            requester: *requester,
+            responder: *responder,
+            response: *response,
+            data: &[],
+        },
+        ShimMsg::QueryReq { .. } | ShimMsg::QueryReply { .. } => return None,
+    };
+    let mut b = vec![0u8; repr.buffer_len()];
+    let n = repr.emit(&mut b).ok()?;
+    b.truncate(n);
+    Some(b)
 }
 
-/// A flow request or reply. `s_eid` is always the requester's endpoint id and `d_eid` the
-/// responder's, as on the wire of the udp layers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mgmt {
-    pub code: MgmtCode,
-    pub s_eid: u32,
-    pub d_eid: u32,
-    pub response: i32,
-    pub qos: QosSpec,
-    /// The destination's name hash (requests only).
-    pub hash: Vec<u8>,
-}
-
-impl Mgmt {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let repr = match self.code {
-            MgmtCode::FlowReq => UdpMgmtRepr::FlowReq {
-                requester: self.s_eid,
-                qos: self.qos,
-                hash: NameHash(self.hash.clone()),
-                data: &[],
-            },
-            MgmtCode::FlowReply => UdpMgmtRepr::FlowReply {
-                requester: self.s_eid,
-                responder: self.d_eid,
-                response: self.response,
-                data: &[],
-            },
-        };
-        let mut b = vec![0u8; repr.buffer_len()];
-        // A buffer of exactly `buffer_len` bytes always takes the message.
-        let n = repr.emit(&mut b).unwrap_or(0);
-        b.truncate(n);
-        b
-    }
-
-    /// Parse a management datagram; `hash_len` is the layer's hash length.
-    pub fn parse(b: &[u8], hash_len: usize) -> Result<Mgmt, String> {
-        let p = UdpMgmtPacket::new_checked(b).map_err(|e| e.to_string())?;
+/// Parse a management datagram; `hash_len` is the layer's hash length.
+pub fn parse(b: &[u8], hash_len: usize) -> Result<ShimMsg, String> {
+    let p = UdpMgmtPacket::new_checked(b).map_err(|e| e.to_string())?;
+    Ok(
         match UdpMgmtRepr::parse(&p, hash_len).map_err(|e| e.to_string())? {
             UdpMgmtRepr::FlowReq {
                 requester,
                 qos,
                 hash,
                 ..
-            } => Ok(Mgmt {
-                code: MgmtCode::FlowReq,
-                s_eid: requester,
-                d_eid: 0,
-                response: 0,
+            } => ShimMsg::FlowReq {
+                requester,
                 qos,
-                hash: hash.0,
-            }),
+                hash,
+            },
             UdpMgmtRepr::FlowReply {
                 requester,
                 responder,
                 response,
                 ..
-            } => Ok(Mgmt {
-                code: MgmtCode::FlowReply,
-                s_eid: requester,
-                d_eid: responder,
+            } => ShimMsg::FlowReply {
+                requester,
+                responder,
                 response,
-                qos: QosSpec::RAW,
-                hash: Vec::new(),
-            }),
-        }
-    }
+            },
+        },
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use o7s_proto::{NameHash, QosSpec};
 
     #[test]
     fn round_trip_and_truncation() {
-        let m = Mgmt {
-            code: MgmtCode::FlowReq,
-            s_eid: 7,
-            d_eid: 0,
-            response: 0,
-            qos: QosSpec::VOICE,
-            hash: vec![0xab; 16],
-        };
-        let b = m.to_bytes();
-        assert_eq!(b.len(), 47 + 16);
-        assert_eq!(Mgmt::parse(&b, 16), Ok(m));
-        for n in 0..b.len() {
-            assert!(Mgmt::parse(&b[..n], 16).is_err());
+        let msgs = [
+            ShimMsg::FlowReq {
+                requester: 7,
+                qos: QosSpec::VOICE,
+                hash: NameHash(vec![0xab; 16]),
+            },
+            ShimMsg::FlowReply {
+                requester: 7,
+                responder: 9,
+                response: -1,
+            },
+        ];
+        for m in msgs {
+            let b = encode(&m).expect("udp message");
+            assert_eq!(parse(&b, 16), Ok(m));
+            for n in 0..47 {
+                assert!(parse(&b[..n], 16).is_err());
+            }
         }
+        assert!(encode(&ShimMsg::QueryReq {
+            hash: NameHash(vec![1; 16])
+        })
+        .is_none());
     }
 }

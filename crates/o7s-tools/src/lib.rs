@@ -47,6 +47,46 @@ where
     })
 }
 
+/// Allocate the flow a client tool works over and check that `size`-byte packets fit;
+/// on failure print `PROG: ...` with the reason and return the exit code.
+pub fn client_flow(
+    prog: &str,
+    name: &str,
+    qos: o7s::QosSpec,
+    size: usize,
+) -> Result<o7s::Flow, i32> {
+    let flow = match o7s::Flow::alloc(name, qos, None) {
+        Ok(f) => f,
+        Err(e) => {
+            let why = match e {
+                o7s::Error::Irm(ie) => ie.to_string(),
+                other => other.to_string(),
+            };
+            errln!("{prog}: cannot allocate a flow to \"{name}\": {why}");
+            return Err(1);
+        }
+    };
+    if size > flow.mtu() {
+        let max = flow.mtu();
+        errln!(
+            "{prog}: a packet of {size} bytes is larger than the flow's maximum of {max} bytes; use -s {max} or less"
+        );
+        return Err(1);
+    }
+    Ok(flow)
+}
+
+/// The exit code of a tool's run: its own, or 1 after printing `PROG: error`.
+pub fn exit_code(prog: &str, res: anyhow::Result<i32>) -> i32 {
+    match res {
+        Ok(code) => code,
+        Err(e) => {
+            errln!("{prog}: {e:#}");
+            1
+        }
+    }
+}
+
 /// Wait for the next flow to one of this process's names. A server started before its
 /// `irm bind process` simply waits in the IRMd until the bind arrives.
 pub fn accept_next() -> Result<o7s::Flow, o7s::Error> {

@@ -29,26 +29,10 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     if !args.json {
         outln!("{}", client_header(args.duration, rate, args.size));
     }
-    let flow = match Flow::alloc(&name, args.qos.spec(), None) {
+    let flow = match crate::client_flow("ocbr", &name, args.qos.spec(), args.size) {
         Ok(f) => f,
-        Err(e) => {
-            let why = match e {
-                Error::Irm(ie) => ie.to_string(),
-                other => other.to_string(),
-            };
-            errln!("ocbr: cannot allocate a flow to \"{name}\": {why}");
-            return Ok(1);
-        }
+        Err(code) => return Ok(code),
     };
-    if args.size > flow.mtu() {
-        errln!(
-            "ocbr: a packet of {} bytes is larger than the flow's maximum of {} bytes; use -s {} or less",
-            args.size,
-            flow.mtu(),
-            flow.mtu()
-        );
-        return Ok(1);
-    }
     let stop = crate::stop_flag();
     flow.set_write_timeout(Some(TICK));
     let mut progress = Progress::new(!args.json);

@@ -100,13 +100,7 @@ where
     } else {
         client::run(&args)
     };
-    match res {
-        Ok(code) => code,
-        Err(e) => {
-            errln!("ocbr: {e:#}");
-            1
-        }
-    }
+    crate::exit_code("ocbr", res)
 }
 
 #[cfg(test)]

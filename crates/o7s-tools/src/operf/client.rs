@@ -120,26 +120,10 @@ fn reader(flow: &Flow, rx: &Mutex<Rx>, done: &AtomicBool) {
 /// report came back, 1 otherwise).
 pub fn run(args: &Args) -> anyhow::Result<i32> {
     let name = args.name.clone().unwrap_or_default();
-    let flow = match Flow::alloc(&name, args.qos.spec(), None) {
+    let flow = match crate::client_flow("operf", &name, args.qos.spec(), args.size) {
         Ok(f) => f,
-        Err(e) => {
-            let why = match e {
-                Error::Irm(ie) => ie.to_string(),
-                other => other.to_string(),
-            };
-            errln!("operf: cannot allocate a flow to \"{name}\": {why}");
-            return Ok(1);
-        }
+        Err(code) => return Ok(code),
     };
-    if args.size > flow.mtu() {
-        errln!(
-            "operf: a packet of {} bytes is larger than the flow's maximum of {} bytes; use -s {} or less",
-            args.size,
-            flow.mtu(),
-            flow.mtu()
-        );
-        return Ok(1);
-    }
     // Only now: Ctrl-C during the allocation still ends the process at once.
     let stop = crate::stop_flag();
     flow.set_write_timeout(Some(TICK));

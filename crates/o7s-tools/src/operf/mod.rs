@@ -117,13 +117,7 @@ where
     } else {
         client::run(&args)
     };
-    match res {
-        Ok(code) => code,
-        Err(e) => {
-            errln!("operf: {e:#}");
-            1
-        }
-    }
+    crate::exit_code("operf", res)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use super::stats::{self, Reply, Stats};
 use super::{Args, MIN_SIZE};
-use o7s::{Error, Flow};
+use o7s::Error;
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -53,26 +53,10 @@ fn nanos(d: Duration) -> u64 {
 /// that went down).
 pub fn run(args: &Args) -> anyhow::Result<i32> {
     let name = args.name.clone().unwrap_or_default();
-    let flow = match Flow::alloc(&name, args.qos.spec(), None) {
+    let flow = match crate::client_flow("oping", &name, args.qos.spec(), args.size) {
         Ok(f) => f,
-        Err(e) => {
-            let why = match e {
-                Error::Irm(ie) => ie.to_string(),
-                other => other.to_string(),
-            };
-            errln!("oping: cannot allocate a flow to \"{name}\": {why}");
-            return Ok(1);
-        }
+        Err(code) => return Ok(code),
     };
-    if args.size > flow.mtu() {
-        errln!(
-            "oping: a packet of {} bytes is larger than the flow's maximum of {} bytes; use -s {} or less",
-            args.size,
-            flow.mtu(),
-            flow.mtu()
-        );
-        return Ok(1);
-    }
     // Only now: Ctrl-C during the allocation still ends the process at once.
     let stop = crate::stop_flag();
     flow.set_write_timeout(Some(TICK));

@@ -92,13 +92,7 @@ where
     } else {
         client::run(&args)
     };
-    match res {
-        Ok(code) => code,
-        Err(e) => {
-            errln!("oping: {e:#}");
-            1
-        }
-    }
+    crate::exit_code("oping", res)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use rustix::fd::OwnedFd;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 use tracing::{debug, warn};
 
 /// Sends a flow's packets to its peer.
@@ -18,8 +19,9 @@ pub trait Egress: Send + Sync + 'static {
     /// Send one packet: the payload is `buf[off..]`, and `buf[..off]` is free headroom the
     /// egress may fill with its header.
     fn send(&self, peer: &Self::Peer, buf: &mut [u8], off: usize);
-    /// A flow went away locally (the application deallocated it or died).
-    fn closed(&self, _flow_id: u64, _peer: &Self::Peer) {}
+    /// A flow went away: locally (the application deallocated it or died), or its peer
+    /// fell silent for longer than the flow's peer timeout (`timed_out`).
+    fn closed(&self, _flow_id: u64, _peer: &Self::Peer, _timed_out: bool) {}
     /// Push out whatever `send` queued (called before the egress thread sleeps and after
     /// every round over the flows).
     fn flush(&self) {}
@@ -30,6 +32,12 @@ pub struct Port<P> {
     pub flow_id: u64,
     pub ep: Endpoint,
     pub peer: P,
+    /// The QoS peer timeout: silence for this long takes the flow down; an idle flow sends a
+    /// keepalive (an empty packet, as the prototype) every quarter of it. Zero: never.
+    timeout: Duration,
+    /// When something last arrived from the peer / was sent to it (ms on the dataplane clock).
+    last_rx: AtomicU64,
+    last_tx: AtomicU64,
     /// Packets from the network that found the application's ring full.
     pub rx_drops: AtomicU64,
     pub rx_packets: AtomicU64,
@@ -40,7 +48,11 @@ pub struct Dataplane<E: Egress> {
     egress: Arc<E>,
     ports: RwLock<HashMap<u64, Arc<Port<E::Peer>>>>,
     epoll: OwnedFd,
+    epoch: Instant,
 }
+
+/// How often peer timeouts and keepalives are checked.
+const KEEPALIVE_TICK: Duration = Duration::from_millis(50);
 
 /// How many packets one flow may send in a row before the others get a turn.
 const BURST: usize = 64;
@@ -52,11 +64,16 @@ impl<E: Egress> Dataplane<E> {
             egress,
             ports: RwLock::new(HashMap::new()),
             epoll,
+            epoch: Instant::now(),
         });
         let me = dp.clone();
         std::thread::Builder::new()
             .name("egress".into())
             .spawn(move || me.egress_loop())?;
+        let me = Arc::downgrade(&dp);
+        std::thread::Builder::new()
+            .name("keepalive".into())
+            .spawn(move || keepalive_loop(me))?;
         Ok(dp)
     }
 
@@ -68,15 +85,20 @@ impl<E: Egress> Dataplane<E> {
         fds: Vec<OwnedFd>,
         side: o7s_shm::Side,
         peer: E::Peer,
+        timeout: Duration,
     ) -> Result<Arc<Port<E::Peer>>, String> {
         let Ok::<[OwnedFd; 4], _>([mem, own, peer_wait, live]) = fds.try_into() else {
             return Err("a flow needs exactly four fds".into());
         };
         let ep = Endpoint::new(mem, side, own, peer_wait, live).map_err(|e| e.to_string())?;
+        let now = self.now_ms();
         let port = Arc::new(Port {
             flow_id,
             ep,
             peer,
+            timeout,
+            last_rx: AtomicU64::new(now),
+            last_tx: AtomicU64::new(now),
             rx_drops: AtomicU64::new(0),
             rx_packets: AtomicU64::new(0),
             tx_packets: AtomicU64::new(0),
@@ -121,9 +143,18 @@ impl<E: Egress> Dataplane<E> {
         self.ports.read().map(|p| p.len()).unwrap_or(0)
     }
 
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
     /// Hand a packet from the network to the application. A full ring drops the packet (the
-    /// network's loss, counted), so a slow reader never stalls the IPCP for other flows.
+    /// network's loss, counted), so a slow reader never stalls the IPCP for other flows. An
+    /// empty packet is a keepalive: it only proves the peer is there.
     pub fn deliver(&self, port: &Port<E::Peer>, payload: &[u8]) {
+        port.last_rx.store(self.now_ms(), Ordering::Relaxed);
+        if payload.is_empty() {
+            return;
+        }
         match port.ep.try_write(payload) {
             Ok(()) => {
                 port.rx_packets.fetch_add(1, Ordering::Relaxed);
@@ -169,7 +200,10 @@ impl<E: Egress> Dataplane<E> {
                         }
                     }
                 }
-                p.tx_packets.fetch_add(n as u64, Ordering::Relaxed);
+                if n > 0 {
+                    p.tx_packets.fetch_add(n as u64, Ordering::Relaxed);
+                    p.last_tx.store(self.now_ms(), Ordering::Relaxed);
+                }
                 if n == BURST {
                     busy = true;
                 } else if p.ep.is_down() && !p.ep.rx_ready() {
@@ -189,6 +223,8 @@ impl<E: Egress> Dataplane<E> {
             if !idle {
                 continue;
             }
+            // Hold no flow while asleep: a flow removed meanwhile must close at once.
+            drop(ports);
             events.clear();
             let spare = rustix::buffer::spare_capacity(&mut events);
             match epoll::wait(&self.epoll, spare, None) {
@@ -204,7 +240,50 @@ impl<E: Egress> Dataplane<E> {
     fn closed(&self, p: &Arc<Port<E::Peer>>) {
         if self.remove(p.flow_id).is_some() {
             debug!(flow = p.flow_id, "flow closed locally");
-            self.egress.closed(p.flow_id, &p.peer);
+            self.egress.closed(p.flow_id, &p.peer, false);
+        }
+    }
+
+    /// Take down flows whose peer fell silent; send keepalives on idle ones.
+    fn keepalives(&self) {
+        let now = self.now_ms();
+        let ports: Vec<Arc<Port<E::Peer>>> = self
+            .ports
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|p| !p.timeout.is_zero())
+            .cloned()
+            .collect();
+        let mut sent = false;
+        for p in ports {
+            let t = p.timeout.as_millis() as u64;
+            if now.saturating_sub(p.last_rx.load(Ordering::Relaxed)) > t {
+                if self.remove(p.flow_id).is_some() {
+                    warn!(flow = p.flow_id, "peer silent for {t} ms: flow down");
+                    self.egress.closed(p.flow_id, &p.peer, true);
+                }
+                continue;
+            }
+            if now.saturating_sub(p.last_tx.load(Ordering::Relaxed)) > t / 4 {
+                let mut buf = [0u8; 128];
+                self.egress.send(&p.peer, &mut buf, 128);
+                p.last_tx.store(now, Ordering::Relaxed);
+                sent = true;
+            }
+        }
+        if sent {
+            self.egress.flush();
+        }
+    }
+}
+
+fn keepalive_loop<E: Egress>(dp: std::sync::Weak<Dataplane<E>>) {
+    loop {
+        std::thread::sleep(KEEPALIVE_TICK);
+        match dp.upgrade() {
+            Some(dp) => dp.keepalives(),
+            None => return,
         }
     }
 }

@@ -104,7 +104,7 @@ impl<F: Framing> Egress for EthEgress<F> {
         }
     }
 
-    fn closed(&self, _flow_id: u64, peer: &EthPeer) {
+    fn closed(&self, _flow_id: u64, peer: &EthPeer, _timed_out: bool) {
         lock(&self.eids).remove(&peer.local_eid);
     }
 }

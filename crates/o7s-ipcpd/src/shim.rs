@@ -220,8 +220,9 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
                     eid: d_eid,
                     local_eid: eid,
                 };
+                let timeout = Duration::from_millis(u64::from(qos.timeout));
                 self.dp
-                    .add(flow_id, fds, o7s_shm::Side::B, peer)
+                    .add(flow_id, fds, o7s_shm::Side::B, peer, timeout)
                     .map_err(&fail)?;
                 debug!(flow = flow_id, "flow on eids ({eid}, {d_eid}) with {addr}");
                 Ok(())
@@ -301,7 +302,8 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
                             eid: requester,
                             local_eid: eid,
                         };
-                        match self.dp.add(flow_id, fds, o7s_shm::Side::A, peer) {
+                        let timeout = Duration::from_millis(u64::from(qos.timeout));
+                        match self.dp.add(flow_id, fds, o7s_shm::Side::A, peer, timeout) {
                             Ok(_) => {
                                 responder = eid;
                                 response = 0;

@@ -50,7 +50,7 @@ impl Egress for UdpEgress {
         }
     }
 
-    fn closed(&self, _flow_id: u64, peer: &UdpPeer) {
+    fn closed(&self, _flow_id: u64, peer: &UdpPeer, _timed_out: bool) {
         lock(&self.eids).remove(&peer.local_eid);
     }
 }

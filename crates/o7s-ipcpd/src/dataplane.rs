@@ -49,6 +49,8 @@ pub struct Dataplane<E: Egress> {
     ports: RwLock<HashMap<u64, Arc<Port<E::Peer>>>>,
     epoll: OwnedFd,
     epoch: Instant,
+    /// Told the id of every flow whose peer timed out.
+    on_timeout: std::sync::OnceLock<Box<dyn Fn(u64) + Send + Sync>>,
 }
 
 /// How often peer timeouts and keepalives are checked.
@@ -65,6 +67,7 @@ impl<E: Egress> Dataplane<E> {
             ports: RwLock::new(HashMap::new()),
             epoll,
             epoch: Instant::now(),
+            on_timeout: std::sync::OnceLock::new(),
         });
         let me = dp.clone();
         std::thread::Builder::new()
@@ -141,6 +144,12 @@ impl<E: Egress> Dataplane<E> {
 
     pub fn len(&self) -> usize {
         self.ports.read().map(|p| p.len()).unwrap_or(0)
+    }
+
+    /// Call `f` with the id of every flow whose peer times out (once; later calls are
+    /// ignored).
+    pub fn on_timeout(&self, f: impl Fn(u64) + Send + Sync + 'static) {
+        let _ = self.on_timeout.set(Box::new(f));
     }
 
     fn now_ms(&self) -> u64 {
@@ -262,6 +271,9 @@ impl<E: Egress> Dataplane<E> {
                 if self.remove(p.flow_id).is_some() {
                     warn!(flow = p.flow_id, "peer silent for {t} ms: flow down");
                     self.egress.closed(p.flow_id, &p.peer, true);
+                    if let Some(f) = self.on_timeout.get() {
+                        f(p.flow_id);
+                    }
                 }
                 continue;
             }

@@ -105,6 +105,19 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
         rpc: &Arc<Rpc>,
     ) -> Result<Arc<Self>, IrmError> {
         let dp = Dataplane::new(egress).map_err(|e| IrmError::Internal(e.to_string()))?;
+        // Tell the IRMd about flows whose peer fell silent, off the data path's threads.
+        let weak = Arc::downgrade(rpc);
+        dp.on_timeout(move |flow_id| {
+            let Some(rpc) = weak.upgrade() else { return };
+            let _ = std::thread::Builder::new()
+                .name("flow-down".into())
+                .spawn(move || {
+                    let note = IpcpNote::FlowDown { flow_id };
+                    if let Err(e) = rpc.notify(note, &[], Some(Duration::from_secs(5))) {
+                        debug!(flow = flow_id, "cannot tell the IRMd: {e}");
+                    }
+                });
+        });
         Ok(Arc::new(Shim {
             medium,
             layer,

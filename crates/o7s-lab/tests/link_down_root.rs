@@ -59,5 +59,12 @@ fn link_down_takes_the_flow_down_within_the_peer_timeout_root() -> TestResult {
         "down after {took:?}"
     );
     assert!(flow.write(&ping).is_err());
+    // The IPCP told the IRMd: the flow is gone from its list too.
+    let gone = o7s_lab::wait_for(Duration::from_secs(5), || {
+        a.irm_ok("flow list --json")
+            .map(|l| !l.contains("flow_id"))
+            .unwrap_or(false)
+    });
+    assert!(gone, "{}", a.irm_ok("flow list")?);
     Ok(())
 }

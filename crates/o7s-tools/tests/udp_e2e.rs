@@ -147,3 +147,40 @@ fn works_without_root() {
     assert!(out.status.success(), "{t}\n{}\n{}", a.log(), b.log());
     assert!(t.contains("20 packets transmitted, 20 received"), "{t}");
 }
+
+/// The serving system comes up entirely from its config file.
+#[test]
+fn a_udp4_system_from_its_config_file() {
+    let (pa, pb) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, format!("127.0.0.1:{pa} cli\n127.0.0.2:{pb} srv\n")).expect("hosts");
+    let oping = common::bin_dir().join("oping");
+    let cfg = dir.path().join("irmd.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[name.srv]\nprog = [\"{}\"]\nargs = [\"-l\"]\n\n\
+             [udp4.ub]\nbootstrap = \"net\"\nip = \"127.0.0.2\"\nport = {pb}\n\
+             hosts = \"{}\"\nreg = [\"srv\"]\n",
+            oping.display(),
+            hosts.display()
+        ),
+    )
+    .expect("config");
+    let cfg = cfg.display().to_string();
+    let b = System::start_with(&["--config", &cfg]);
+    let a = System::start();
+    a.irm_ok(&format!(
+        "ipcp bootstrap type udp4 name ua layer net ip 127.0.0.1 port {pa} hosts {}",
+        hosts.display()
+    ));
+    let out = a
+        .cmd("oping")
+        .args(["-n", "srv", "-c", "20", "-i", "0"])
+        .output()
+        .expect("oping");
+    let t = text(&out);
+    assert!(out.status.success(), "{t}\n{}", b.log());
+    assert!(t.contains("20 packets transmitted, 20 received"), "{t}");
+}

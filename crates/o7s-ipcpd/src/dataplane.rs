@@ -49,10 +49,14 @@ pub struct Dataplane<E: Egress> {
     ports: RwLock<HashMap<u64, Arc<Port<E::Peer>>>>,
     epoll: OwnedFd,
     epoch: Instant,
+    spin_credit: std::sync::atomic::AtomicU32,
+    spin_probe: std::sync::atomic::AtomicU32,
     /// Told the id of every flow whose peer timed out.
     on_timeout: std::sync::OnceLock<Box<dyn Fn(u64) + Send + Sync>>,
 }
 
+/// How long a receiving thread waits for an application's answer (see `catch_answers`).
+const ANSWER_SPIN: Duration = Duration::from_micros(40);
 /// How often peer timeouts and keepalives are checked.
 const KEEPALIVE_TICK: Duration = Duration::from_millis(50);
 
@@ -67,6 +71,8 @@ impl<E: Egress> Dataplane<E> {
             ports: RwLock::new(HashMap::new()),
             epoll,
             epoch: Instant::now(),
+            spin_credit: std::sync::atomic::AtomicU32::new(4),
+            spin_probe: std::sync::atomic::AtomicU32::new(0),
             on_timeout: std::sync::OnceLock::new(),
         });
         let me = dp.clone();
@@ -175,6 +181,77 @@ impl<E: Egress> Dataplane<E> {
         }
     }
 
+    /// Send up to [`BURST`] packets of flow `p`; returns how many went.
+    fn drain_port(&self, p: &Arc<Port<E::Peer>>) -> usize {
+        let mut n = 0;
+        while n < BURST {
+            let peer = &p.peer;
+            // The packet is handed to the egress while the ring is still held, so two
+            // threads draining one flow cannot reorder it.
+            let sent =
+                p.ep.try_read_with(|buf, off| self.egress.send(peer, buf, off));
+            match sent {
+                Ok(()) => n += 1,
+                Err(ShmError::WouldBlock) => break,
+                Err(ShmError::Down) => {
+                    self.closed(p);
+                    break;
+                }
+                Err(e) => {
+                    warn!(flow = p.flow_id, "flow broken: {e}");
+                    self.closed(p);
+                    break;
+                }
+            }
+        }
+        if n > 0 {
+            p.tx_packets.fetch_add(n as u64, Ordering::Relaxed);
+            p.last_tx.store(self.now_ms(), Ordering::Relaxed);
+        } else if p.ep.is_down() && !p.ep.rx_ready() {
+            self.closed(p);
+        }
+        n
+    }
+
+    /// After delivering packets, the receiving thread waits a moment for the applications'
+    /// answers and sends them itself, which spares the egress thread a wake-up per answer
+    /// (a request/response round trip through an IPCP then costs one wake-up per hop, not
+    /// two). Adaptive like the rings' spinning: a wait that catches nothing spends credit.
+    pub fn catch_answers(&self) {
+        let credit = self.spin_credit.load(Ordering::Relaxed);
+        if credit == 0
+            && !self
+                .spin_probe
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(16)
+        {
+            return;
+        }
+        let end = Instant::now() + ANSWER_SPIN;
+        while Instant::now() < end {
+            let ports: Vec<Arc<Port<E::Peer>>> = self
+                .ports
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .filter(|p| p.ep.rx_ready())
+                .cloned()
+                .collect();
+            let mut sent = 0;
+            for p in &ports {
+                sent += self.drain_port(p);
+            }
+            if sent > 0 {
+                self.egress.flush();
+                self.spin_credit.store(4, Ordering::Relaxed);
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        self.spin_credit
+            .store(credit.saturating_sub(1), Ordering::Relaxed);
+    }
+
     /// Drain every flow with packets towards the network; sleep when all are empty.
     fn egress_loop(self: Arc<Self>) {
         let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
@@ -190,33 +267,8 @@ impl<E: Egress> Dataplane<E> {
             for p in &ports {
                 p.ep.disarm();
                 p.ep.drain_wakeups();
-                let mut n = 0;
-                while n < BURST {
-                    let peer = &p.peer;
-                    let sent =
-                        p.ep.try_read_with(|buf, off| self.egress.send(peer, buf, off));
-                    match sent {
-                        Ok(()) => n += 1,
-                        Err(ShmError::WouldBlock) => break,
-                        Err(ShmError::Down) => {
-                            self.closed(p);
-                            break;
-                        }
-                        Err(e) => {
-                            warn!(flow = p.flow_id, "flow broken: {e}");
-                            self.closed(p);
-                            break;
-                        }
-                    }
-                }
-                if n > 0 {
-                    p.tx_packets.fetch_add(n as u64, Ordering::Relaxed);
-                    p.last_tx.store(self.now_ms(), Ordering::Relaxed);
-                }
-                if n == BURST {
+                if self.drain_port(p) == BURST {
                     busy = true;
-                } else if p.ep.is_down() && !p.ep.rx_ready() {
-                    self.closed(p);
                 }
             }
             self.egress.flush();

@@ -292,6 +292,7 @@ fn rx_loop<F: Framing>(shim: &Arc<Shim<EthMedium<F>, EthEgress<F>>>, rx: &OwnedF
                 continue;
             }
         };
+        let mut delivered = false;
         for i in 0..n {
             let buf = batch.get(i);
             let Some(f) = framing.parse_frame(buf) else {
@@ -304,7 +305,7 @@ fn rx_loop<F: Framing>(shim: &Arc<Shim<EthMedium<F>, EthEgress<F>>>, rx: &OwnedF
             let payload = &buf[f.payload.0..f.payload.1];
             let from = MacAddr(f.src);
             if f.eid != 0 {
-                shim.deliver(u32::from(f.eid), from, payload);
+                delivered |= shim.deliver(u32::from(f.eid), from, payload);
                 continue;
             }
             match framing.parse(payload, shim.hash.hash_len()) {
@@ -314,6 +315,9 @@ fn rx_loop<F: Framing>(shim: &Arc<Shim<EthMedium<F>, EthEgress<F>>>, rx: &OwnedF
                     shim.drop_bad();
                 }
             }
+        }
+        if delivered {
+            shim.dp.catch_answers();
         }
     }
 }

@@ -245,11 +245,18 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
     }
 
     /// A packet for our endpoint `eid` from `from`: only the flow's stored peer may send.
-    pub fn deliver(&self, eid: Eid, from: M::Addr, payload: &[u8]) {
+    /// True if it went to a flow.
+    pub fn deliver(&self, eid: Eid, from: M::Addr, payload: &[u8]) -> bool {
         let flow = lock(&self.eids).get(&eid).copied();
         match flow.and_then(|id| self.dp.get(id)) {
-            Some(p) if p.peer.addr == from => self.dp.deliver(&p, payload),
-            _ => self.drop_bad(),
+            Some(p) if p.peer.addr == from => {
+                self.dp.deliver(&p, payload);
+                true
+            }
+            _ => {
+                self.drop_bad();
+                false
+            }
         }
     }
 

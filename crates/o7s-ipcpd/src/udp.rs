@@ -236,7 +236,9 @@ fn rx_loop(shim: &Arc<Shim<UdpMedium, UdpEgress>>, sock: &UdpSocket) {
         }
         let eid = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
         if eid != 0 {
-            shim.deliver(eid, from, &buf[4..n]);
+            if shim.deliver(eid, from, &buf[4..n]) {
+                shim.dp.catch_answers();
+            }
             continue;
         }
         match mgmt::parse(&buf[..n], shim.hash.hash_len()) {

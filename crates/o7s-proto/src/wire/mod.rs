@@ -20,6 +20,7 @@
 
 pub mod eth;
 pub mod eth_mgmt;
+pub mod frct;
 pub mod udp;
 
 /// Why bytes did not decode, or a value could not be encoded.

@@ -76,6 +76,19 @@ pub fn client_flow(
     Ok(flow)
 }
 
+/// A tool's whole life: parse `args` as `A`, run, turn the outcome into an exit code.
+pub fn run_tool<A, I, T>(prog: &str, args: I, run: impl FnOnce(&A) -> anyhow::Result<i32>) -> i32
+where
+    A: clap::Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    match parse_args::<A, _, _>(args) {
+        Ok(a) => exit_code(prog, run(&a)),
+        Err(code) => code,
+    }
+}
+
 /// The exit code of a tool's run: its own, or 1 after printing `PROG: error`.
 pub fn exit_code(prog: &str, res: anyhow::Result<i32>) -> i32 {
     match res {

@@ -91,16 +91,13 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let args: Args = match crate::parse_args(args) {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    let res = if args.listen {
-        server::run(&args)
-    } else {
-        client::run(&args)
-    };
-    crate::exit_code("ocbr", res)
+    crate::run_tool("ocbr", args, |a: &Args| {
+        if a.listen {
+            server::run(a)
+        } else {
+            client::run(a)
+        }
+    })
 }
 
 #[cfg(test)]

@@ -108,16 +108,13 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let args: Args = match crate::parse_args(args) {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    let res = if args.listen {
-        server::run()
-    } else {
-        client::run(&args)
-    };
-    crate::exit_code("operf", res)
+    crate::run_tool("operf", args, |a: &Args| {
+        if a.listen {
+            server::run()
+        } else {
+            client::run(a)
+        }
+    })
 }
 
 #[cfg(test)]

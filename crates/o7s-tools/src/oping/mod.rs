@@ -82,17 +82,14 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let args: Args = match crate::parse_args(args) {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
     // The server keeps the default signal actions: killing it is how it stops.
-    let res = if args.listen {
-        server::run()
-    } else {
-        client::run(&args)
-    };
-    crate::exit_code("oping", res)
+    crate::run_tool("oping", args, |a: &Args| {
+        if a.listen {
+            server::run()
+        } else {
+            client::run(a)
+        }
+    })
 }
 
 #[cfg(test)]

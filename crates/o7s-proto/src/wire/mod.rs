@@ -13,11 +13,14 @@
 //! limits: which ethertype a layer listens on, which endpoint ids are in use or what to answer
 //! a flow request are the IPCP's business.
 //!
+//! - [`dns`]: DNS queries and dynamic updates (RFC 1035, RFC 2136), for the udp layers' DNS
+//!   directory.
 //! - [`eth`]: the Ethernet II (eth-dix) and 802.3 + LLC (eth-llc) frame headers.
 //! - [`eth_mgmt`]: the management messages of both Ethernet shims (flow request / reply,
 //!   name query request / reply).
 //! - [`udp`]: the UDP shim's 4-byte endpoint id header and its management messages.
 
+pub mod dns;
 pub mod eth;
 pub mod eth_mgmt;
 pub mod frct;
@@ -41,6 +44,10 @@ pub enum WireError {
     /// A management parser was given a datagram for a data endpoint.
     #[error("endpoint id {0} is not the management endpoint 0")]
     NotManagement(u32),
+    /// A DNS name that breaks the rules: label too long or of an unknown type, name over 255
+    /// bytes, a compression pointer that does not point backwards.
+    #[error("bad name at byte {at}: {why}")]
+    BadName { at: usize, why: &'static str },
     /// `emit` was given a buffer smaller than `buffer_len()`.
     #[error("buffer too small: need {need} bytes, have {have}")]
     BufferTooSmall { need: usize, have: usize },

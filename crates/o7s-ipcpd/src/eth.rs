@@ -120,9 +120,9 @@ impl<F: Framing> Medium for EthMedium<F> {
     type Addr = MacAddr;
 
     /// The cache, else a broadcast name query.
-    fn resolve(&self, hash: &NameHash) -> Option<MacAddr> {
+    fn resolve(&self, hash: &NameHash) -> Result<Option<MacAddr>, IrmError> {
         if let Some(m) = lock(&self.dir).get(hash) {
-            return Some(*m);
+            return Ok(Some(*m));
         }
         self.send_mgmt(
             &MacAddr(BROADCAST),
@@ -132,11 +132,11 @@ impl<F: Framing> Medium for EthMedium<F> {
         let mut dir = lock(&self.dir);
         loop {
             if let Some(m) = dir.get(hash) {
-                return Some(*m);
+                return Ok(Some(*m));
             }
             let left = end.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return None;
+                return Ok(None);
             }
             dir = self
                 .dir_changed

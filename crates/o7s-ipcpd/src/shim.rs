@@ -59,8 +59,16 @@ pub struct Peer<A> {
 /// What differs between the shim layers.
 pub trait Medium: Send + Sync + 'static {
     type Addr: Copy + PartialEq + Debug + std::fmt::Display + Send + Sync + 'static;
-    /// Where `hash` is registered (may wait for a query to be answered).
-    fn resolve(&self, hash: &NameHash) -> Option<Self::Addr>;
+    /// Where `hash` is registered (may wait for a query to be answered); `None` if nobody
+    /// has it, an error if the directory could not be asked.
+    fn resolve(&self, hash: &NameHash) -> Result<Option<Self::Addr>, IrmError>;
+    /// `name` was registered here: publish it where the medium has a directory to publish
+    /// to. An error undoes the registration.
+    fn reg(&self, _name: &str, _hash: &NameHash) -> Result<(), IrmError> {
+        Ok(())
+    }
+    /// A name was unregistered here: withdraw what [`Medium::reg`] published.
+    fn unreg(&self, _hash: &NameHash) {}
     /// A name query was answered by `from`.
     fn learned(&self, _hash: NameHash, _from: Self::Addr) {}
     fn send_mgmt(&self, to: &Self::Addr, m: &ShimMsg);
@@ -141,15 +149,24 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
         match req {
             IpcpReq::Bootstrap { .. } => Err(IrmError::Internal("bootstrap twice".into())),
             IpcpReq::Reg { name, hash } => {
-                lock(&self.registered).insert(hash);
+                // Registered before it is published, so a flow request that follows the
+                // publication at once finds it.
+                let new = lock(&self.registered).insert(hash.clone());
+                if let Err(e) = self.medium.reg(&name, &hash) {
+                    if new {
+                        lock(&self.registered).remove(&hash);
+                    }
+                    return Err(e);
+                }
                 info!("Registered {name}.");
                 Ok(IpcpResp::Ok)
             }
             IpcpReq::Unreg { hash } => {
                 lock(&self.registered).remove(&hash);
+                self.medium.unreg(&hash);
                 Ok(IpcpResp::Ok)
             }
-            IpcpReq::Query { hash } => Ok(IpcpResp::Bool(self.medium.resolve(&hash).is_some())),
+            IpcpReq::Query { hash } => Ok(IpcpResp::Bool(self.medium.resolve(&hash)?.is_some())),
             IpcpReq::FlowAlloc { flow_id, hash, qos } => {
                 self.flow_alloc(flow_id, &hash, qos, fds)?;
                 Ok(IpcpResp::Ok)
@@ -203,7 +220,7 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
     ) -> Result<(), IrmError> {
         let addr = self
             .medium
-            .resolve(hash)
+            .resolve(hash)?
             .ok_or_else(|| IrmError::NameNotFound {
                 name: hash.to_string(),
             })?;

@@ -1,19 +1,24 @@
 //! The udp4 and udp6 IPCPs: a layer over UDP datagrams. Every datagram starts with the
 //! destination's 4-byte endpoint id; endpoint id 0 carries flow requests and replies.
-//! Names are found in a hosts file given at bootstrap, or as the hex string of their hash
+//! Names are found in a hosts file given at bootstrap, then either in the dynamic DNS
+//! directory given with `dns` (see [`dns`]) or, without one, as the hex string of their hash
 //! through the system resolver (`/etc/hosts`), as in the prototype.
 
 use crate::dataplane::Egress;
 use crate::shim::{lock, Bootstrap, Eid, Medium, Peer, Shim, ShimMsg};
+use dns::DnsDir;
 use o7s::ctrl::msg::{IpcpKind, IpcpResp, IrmError};
 use o7s::ctrl::rpc::Rpc;
+use o7s_proto::wire::dns::DnsName;
 use o7s_proto::{HashAlgo, NameHash};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex};
-use tracing::{debug, info};
+use std::time::{Duration, Instant};
+use tracing::{debug, info, warn};
 
+mod dns;
 mod hosts;
 mod mgmt;
 
@@ -24,6 +29,10 @@ pub const DEFAULT_PORT: u16 = 3435;
 /// The largest payload: a UDP datagram less our 4-byte header.
 const MTU_V4: u32 = 65_507 - 4;
 const MTU_V6: u32 = 65_487 - 4;
+/// How long a DNS answer is used (at most its TTL): long enough that the IRMd's query and
+/// the flow allocation after it ask the server once, short enough that a name unregistered
+/// is gone at once.
+const DNS_FRESH: Duration = Duration::from_secs(1);
 
 type UdpPeer = Peer<SocketAddr>;
 
@@ -57,26 +66,115 @@ impl Egress for UdpEgress {
 
 pub struct UdpMedium {
     sock: UdpSocket,
+    /// The IPCP's name, for errors.
+    ipcp: String,
+    /// The address bound, published in DNS.
+    ip: IpAddr,
     port: u16,
     v6: bool,
-    /// Names found so far: from the hosts file, and cached resolver answers.
+    /// Names found so far: from the hosts file, and cached system resolver answers.
     dir: Mutex<HashMap<NameHash, SocketAddr>>,
+    /// The dynamic DNS directory (`dns`), if any.
+    dns: Option<DnsDir>,
+    /// Recent DNS answers and until when they are used.
+    dns_answers: Mutex<HashMap<NameHash, (SocketAddr, Instant)>>,
+    /// Names registered here, for messages about their DNS records.
+    names: Mutex<HashMap<NameHash, String>>,
+}
+
+impl UdpMedium {
+    fn dns_failed(&self, e: dns::DnsError) -> IrmError {
+        IrmError::IpcpFailed {
+            name: self.ipcp.clone(),
+            why: e.to_string(),
+        }
+    }
+
+    /// The DNS server's record for `hash`, from a recent answer or asked now.
+    fn dns_lookup(&self, d: &DnsDir, hash: &NameHash) -> Result<Option<SocketAddr>, IrmError> {
+        let now = Instant::now();
+        {
+            let mut recent = lock(&self.dns_answers);
+            recent.retain(|_, (_, until)| *until > now);
+            if let Some((a, _)) = recent.get(hash) {
+                return Ok(Some(*a));
+            }
+        }
+        match d.lookup(hash, self.v6).map_err(|e| self.dns_failed(e))? {
+            Some((ip, ttl)) => {
+                let a = SocketAddr::new(ip, self.port);
+                let keep = DNS_FRESH.min(Duration::from_secs(ttl.into()));
+                lock(&self.dns_answers).insert(hash.clone(), (a, now + keep));
+                debug!(
+                    "{} is at {a} (DNS server {})",
+                    d.record_name(hash),
+                    d.server
+                );
+                Ok(Some(a))
+            }
+            None => {
+                info!(
+                    "DNS server {} has no record {}.",
+                    d.server,
+                    d.record_name(hash)
+                );
+                Ok(None)
+            }
+        }
+    }
 }
 
 impl Medium for UdpMedium {
     type Addr = SocketAddr;
 
-    /// The hosts file, then the system resolver (hex string of the hash).
-    fn resolve(&self, hash: &NameHash) -> Option<SocketAddr> {
+    /// The hosts file, then the DNS server if `dns` was given, else the system resolver
+    /// (hex string of the hash), as the prototype.
+    fn resolve(&self, hash: &NameHash) -> Result<Option<SocketAddr>, IrmError> {
         if let Some(a) = lock(&self.dir).get(hash) {
-            return Some(*a);
+            return Ok(Some(*a));
         }
-        let found = (hash.to_string().as_str(), self.port)
-            .to_socket_addrs()
-            .ok()?
-            .find(|a| a.is_ipv6() == self.v6)?;
+        if let Some(d) = &self.dns {
+            return self.dns_lookup(d, hash);
+        }
+        let Ok(mut found) = (hash.to_string().as_str(), self.port).to_socket_addrs() else {
+            return Ok(None);
+        };
+        let Some(found) = found.find(|a| a.is_ipv6() == self.v6) else {
+            return Ok(None);
+        };
         lock(&self.dir).insert(hash.clone(), found);
-        Some(found)
+        Ok(Some(found))
+    }
+
+    /// With `dns`: add the record `<hash>.<zone>` for our address.
+    fn reg(&self, name: &str, hash: &NameHash) -> Result<(), IrmError> {
+        let Some(d) = &self.dns else {
+            return Ok(());
+        };
+        d.publish(name, hash, self.ip)
+            .map_err(|e| self.dns_failed(e))?;
+        lock(&self.names).insert(hash.clone(), name.to_string());
+        info!(
+            "Published {name} as {} in DNS server {}.",
+            d.record_name(hash),
+            d.server
+        );
+        Ok(())
+    }
+
+    /// With `dns`: delete our record. A failure is logged (as the prototype does, the name
+    /// is unregistered here all the same).
+    fn unreg(&self, hash: &NameHash) {
+        let Some(d) = &self.dns else {
+            return;
+        };
+        let name = lock(&self.names)
+            .remove(hash)
+            .unwrap_or_else(|| hash.to_string());
+        match d.withdraw(&name, hash, self.ip) {
+            Ok(()) => info!("Withdrew {name} from DNS server {}.", d.server),
+            Err(e) => warn!("{e}; the record stays until it is deleted there."),
+        }
     }
 
     fn send_mgmt(&self, to: &SocketAddr, m: &ShimMsg) {
@@ -98,10 +196,15 @@ impl Medium for UdpMedium {
             .map(|a| a.to_string())
             .unwrap_or_default();
         let entries = lock(&self.dir).len();
-        vec![
+        let mut v = vec![
             ("address".into(), addr),
             ("directory entries".into(), entries.to_string()),
-        ]
+        ];
+        if let Some(d) = &self.dns {
+            v.push(("DNS server".into(), d.server.to_string()));
+            v.push(("DNS zone".into(), d.zone.to_string()));
+        }
+        v
     }
 }
 
@@ -131,6 +234,7 @@ impl Bootstrap for UdpBoot {
     ) -> Result<(Arc<Shim<UdpMedium, UdpEgress>>, IpcpResp), IrmError> {
         let v6 = self.kind == IpcpKind::Udp6;
         let (mut ip, mut port, mut hosts_file) = (None, DEFAULT_PORT, None);
+        let (mut dns_server, mut zone) = (None, None);
         // The prototype's udp layers hash names with MD5, whatever is configured.
         let hash = HashAlgo::Md5;
         for (k, v) in params {
@@ -166,15 +270,39 @@ impl Bootstrap for UdpBoot {
                     ))
                 }
                 "hosts" => hosts_file = Some(v),
-                "dns" => {
-                    return Err(IrmError::NotSupported {
-                        what: "the dynamic DNS directory (dns)".into(),
-                    })
+                "dns" => dns_server = Some(dns::parse_server(&v).map_err(|e| bad(&k, &v, e))?),
+                "dns_zone" => {
+                    let z = DnsName::new(&v).map_err(|e| {
+                        bad(
+                            &k,
+                            &v,
+                            format!("not a DNS zone name like o7s.example ({e})"),
+                        )
+                    })?;
+                    zone = Some(z);
                 }
-                _ => return Err(bad(&k, &v, "udp layers take ip, port, hosts, dns")),
+                _ => {
+                    return Err(bad(
+                        &k,
+                        &v,
+                        "udp layers take ip, port, hosts, dns, dns_zone",
+                    ))
+                }
             }
         }
         let ip = ip.ok_or_else(|| bad("ip", "", "missing: bootstrap needs ip ADDR"))?;
+        if dns_server.is_some() && ip.is_unspecified() {
+            let why = "with dns, names are published at ip: give an address others reach";
+            return Err(bad("ip", &ip.to_string(), why));
+        }
+        let dns = match (dns_server, zone) {
+            (Some(server), zone) => Some(DnsDir::new(server, zone.unwrap_or_default())),
+            (None, Some(z)) => {
+                let why = "needs dns ADDR (a DNS server)";
+                return Err(bad("dns_zone", &z.to_string(), why));
+            }
+            (None, None) => None,
+        };
         let sock = UdpSocket::bind(SocketAddr::new(ip, port))
             .map_err(|e| bad("ip", &format!("{ip}:{port}"), format!("cannot bind: {e}")))?;
         if rustix::net::sockopt::set_socket_recv_buffer_size_force(&sock, RCVBUF).is_err() {
@@ -199,11 +327,19 @@ impl Bootstrap for UdpBoot {
             sock: sock.try_clone().map_err(internal)?,
             eids: eids.clone(),
         });
+        if let Some(d) = &dns {
+            info!("Directory: DNS server {}, zone {}.", d.server, d.zone);
+        }
         let medium = UdpMedium {
             sock: sock.try_clone().map_err(internal)?,
+            ipcp: name.to_string(),
+            ip,
             port,
             v6,
             dir: Mutex::new(dir),
+            dns,
+            dns_answers: Mutex::new(HashMap::new()),
+            names: Mutex::new(HashMap::new()),
         };
         let shim = Shim::new(medium, layer.clone(), hash, egress, eids, rpc)?;
         let rx = shim.clone();

@@ -13,9 +13,10 @@
 
 use crate::irmd::check_name;
 use o7s::ctrl::msg::{BindTarget, IpcpKind, IrmReq, LoadBalance, RegTarget};
+use o7s_proto::wire::dns::DnsName;
 use o7s_proto::HashAlgo;
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::Range;
 use std::path::Path;
 use toml::de::{DeString, DeTable, DeValue};
@@ -188,6 +189,10 @@ enum Check {
     },
     /// A file name (read when the IPCP bootstraps).
     Path,
+    /// A DNS server: an IPv4 or IPv6 address, a port optional (`[fd00::1]:5353`).
+    DnsServer,
+    /// A DNS zone name (`o7s.example`; `.` is the root).
+    DnsZone,
     /// An integer in the inclusive range.
     Int(i64, i64),
     /// An integer from the set.
@@ -221,13 +226,15 @@ const ETH_DIX: &[Param] = &[
 const UDP4: &[Param] = &[
     p("ip", "ip", Check::Ip4 { host: true }),
     PORT,
-    p("dns", "dns", Check::Ip4 { host: false }),
+    p("dns", "dns", Check::DnsServer),
+    p("dns_zone", "dns_zone", Check::DnsZone),
     p("hosts", "hosts", Check::Path),
 ];
 const UDP6: &[Param] = &[
     p("ip", "ip", Check::Ip6 { host: true }),
     PORT,
-    p("dns", "dns", Check::Ip6 { host: false }),
+    p("dns", "dns", Check::DnsServer),
+    p("dns_zone", "dns_zone", Check::DnsZone),
     p("hosts", "hosts", Check::Path),
 ];
 const BROADCAST: &[Param] = &[];
@@ -413,6 +420,33 @@ impl Cx<'_> {
                     return Err(bad("an empty file name".into()));
                 }
                 Ok(s.to_string())
+            }
+            Check::DnsServer => {
+                let s = self.string(key, v)?;
+                let bracketed = s
+                    .strip_prefix('[')
+                    .and_then(|r| r.strip_suffix(']'))
+                    .and_then(|r| r.parse::<Ipv6Addr>().ok());
+                let ok = s.parse::<IpAddr>().is_ok()
+                    || bracketed.is_some()
+                    || s.parse::<SocketAddr>().is_ok_and(|a| a.port() != 0);
+                if ok {
+                    Ok(s.to_string())
+                } else {
+                    Err(bad(format!(
+                        "\"{s}\" is not a DNS server address (like \"10.0.0.53\", \
+                         \"10.0.0.53:5353\", \"fd00::53\" or \"[fd00::53]:5353\")"
+                    )))
+                }
+            }
+            Check::DnsZone => {
+                let s = self.string(key, v)?;
+                match DnsName::new(s) {
+                    Ok(z) => Ok(z.to_string()),
+                    Err(e) => Err(bad(format!(
+                        "\"{s}\" is not a DNS zone name like \"o7s.example\" ({e})"
+                    ))),
+                }
             }
             Check::Hash => {
                 let s = self.string(key, v)?;
@@ -948,6 +982,32 @@ mod tests {
     }
 
     #[test]
+    fn dns_server_and_zone() {
+        let text = "[udp6.u]\nbootstrap = \"net\"\nip = \"fd00::1\"\n\
+                    dns = \"[fd00::53]:5353\"\ndns_zone = \"o7s.test\"\n\
+                    [udp4.v]\nbootstrap = \"net4\"\nip = \"10.0.0.1\"\ndns = \"fd00::53\"\n";
+        let got = parse(text, "t").expect("parses");
+        let params: Vec<_> = got
+            .iter()
+            .filter_map(|r| match r {
+                IrmReq::IpcpBootstrap { params, .. } => Some(params.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            params,
+            [
+                kv(&[
+                    ("ip", "fd00::1"),
+                    ("dns", "[fd00::53]:5353"),
+                    ("dns_zone", "o7s.test.")
+                ]),
+                kv(&[("ip", "10.0.0.1"), ("dns", "fd00::53")]),
+            ]
+        );
+    }
+
+    #[test]
     fn names_come_first_and_ipcps_keep_file_order() {
         let text = "[unicast.b]\nbootstrap = \"l\"\n[local.a]\nbootstrap = \"m\"\n\
                     [name.n]\n[udp6.c]\nbootstrap = \"u\"\nip = \"fd00::1\"\n\
@@ -1156,10 +1216,22 @@ mod tests {
             "expected an integer",
         );
         check(
-            &format!("{udp}dns = \"::1\"\n"),
+            &format!("{udp}dns = \"ns.example\"\n"),
             4,
             "udp4.u.dns",
-            "not an IPv4 address",
+            "not a DNS server address",
+        );
+        check(
+            &format!("{udp}dns = \"10.0.0.53:0\"\n"),
+            4,
+            "udp4.u.dns",
+            "not a DNS server address",
+        );
+        check(
+            &format!("{udp}dns = \"10.0.0.53\"\ndns_zone = \"a..b\"\n"),
+            5,
+            "udp4.u.dns_zone",
+            "not a DNS zone name",
         );
         check(
             "[udp4.u]\nbootstrap = \"l\"\nip = \"0.0.0.0\"\n",
@@ -1444,6 +1516,8 @@ mod tests {
             "ip = \"::1\"",
             "port = 70000",
             "dns = \"1.1.1.1\"",
+            "dns = \"[::1]:5353\"",
+            "dns_zone = \"o7s.test\"",
             "addr_size = 4",
             "max_ttl = -1",
             "routing = \"ecmp\"",

@@ -84,6 +84,8 @@ impl Irmd {
         };
         ipcps.sort_by_key(|i| kind_rank(i.0));
         let mut chosen = None;
+        // An IPCP that could not look the name up (its DNS server did not answer, say).
+        let mut failed = None;
         for (kind, ipcp, layer, rpc, hash) in ipcps {
             let left = deadline.saturating_duration_since(Instant::now());
             let q = rpc.request(
@@ -91,15 +93,23 @@ impl Irmd {
                 &[],
                 Some(left.min(IPCP_TIMEOUT)),
             );
-            if let Ok((IpcpResp::Bool(true), _)) = q {
-                chosen = Some((kind, ipcp, layer, rpc, hash));
-                break;
+            match q {
+                Ok((IpcpResp::Bool(true), _)) => {
+                    chosen = Some((kind, ipcp, layer, rpc, hash));
+                    break;
+                }
+                Ok((IpcpResp::Err(e), _)) => {
+                    info!("IPCP {ipcp} could not look up {name}: {e}");
+                    failed.get_or_insert(e);
+                }
+                _ => {}
             }
         }
+        // Found nowhere: if a layer could not tell, its reason says more than "not found".
         let Some((kind, ipcp, layer, rpc, hash)) = chosen else {
-            return Err(IrmError::NameNotFound {
+            return Err(failed.unwrap_or_else(|| IrmError::NameNotFound {
                 name: name.to_string(),
-            });
+            }));
         };
         let flow_id = loop {
             let id: u64 = rand::random();

@@ -43,7 +43,7 @@ pub fn bootstrap_params(kind: IpcpKind) -> &'static [&'static str] {
         IpcpKind::Local => &["hash"],
         IpcpKind::EthLlc => &["dev", "hash"],
         IpcpKind::EthDix => &["dev", "ethertype", "hash"],
-        IpcpKind::Udp4 | IpcpKind::Udp6 => &["ip", "port", "dns", "hosts"],
+        IpcpKind::Udp4 | IpcpKind::Udp6 => &["ip", "port", "dns", "dns_zone", "hosts"],
         IpcpKind::Unicast => &[
             "addr",
             "eid",
@@ -74,6 +74,7 @@ const BOOTSTRAP_KW: &[&str] = &[
     "hash",
     "ip",
     "dns",
+    "dns_zone",
     "dev",
     "ethertype",
     "addr",

@@ -128,6 +128,17 @@ fn bootstrap_with_params() {
         }
         other => panic!("{other:?}"),
     }
+    match send("ipcp bootstrap type udp6 name u layer udp ip fd00::1 dns [fd00::53]:5353 dns_zone o7s.test") {
+        IrmReq::IpcpBootstrap { params, .. } => assert_eq!(
+            params,
+            vec![
+                (s("ip"), s("fd00::1")),
+                (s("dns"), s("[fd00::53]:5353")),
+                (s("dns_zone"), s("o7s.test"))
+            ]
+        ),
+        other => panic!("{other:?}"),
+    }
     match send("ipcp bootstrap type local name lo layer lo autobind") {
         IrmReq::IpcpBootstrap { autobind, .. } => assert!(autobind),
         other => panic!("{other:?}"),

@@ -234,8 +234,14 @@ impl<F: Framing> Bootstrap for EthBoot<F> {
         }
         let framing = F::configure(ethertype).map_err(|why| bad("ethertype", "", why))?;
         let dev = dev.ok_or_else(|| bad("dev", "", "missing: bootstrap needs dev IFACE"))?;
-        let (mac, if_mtu) =
-            o7s_shm::link_info(&dev).map_err(|e| bad("dev", &dev, e.to_string()))?;
+        let (mac, if_mtu) = o7s_shm::link_info(&dev).map_err(|e| {
+            // The reason alone ("interface X: no such interface"), not its category.
+            let why = match e {
+                o7s_shm::ShmError::BadRegion(why) => why,
+                e => e.to_string(),
+            };
+            bad("dev", &dev, why)
+        })?;
         let open = |what: &str| {
             o7s_shm::packet_socket(&dev, framing.proto())
                 .map(|(fd, _)| fd)

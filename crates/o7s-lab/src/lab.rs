@@ -115,6 +115,7 @@ impl Lab {
                 bin: bin.clone(),
                 ports: topology.ports(&spec.name),
                 irmd: None,
+                irmd_args: Vec::new(),
             });
         }
         for i in 0..topology.links.len() {
@@ -180,6 +181,22 @@ impl Lab {
             let names: Vec<&str> = self.nodes.iter().map(Node::name).collect();
             panic!("node {name:?} is not part of this lab; nodes: {names:?}")
         })
+    }
+
+    /// Stop node `node`'s `irmd` and everything else running in its namespace, then start
+    /// `irmd --stdout ARGS` there (for example `--config FILE`) and wait until it listens.
+    /// The node's log starts anew. An `irmd` that exits at start (say, over a bad config
+    /// file) is an error that carries the end of its log.
+    pub fn restart_irmd(&mut self, node: &str, args: &[&str]) -> Result<()> {
+        let n = self
+            .nodes
+            .iter_mut()
+            .find(|n| n.name == node)
+            .ok_or_else(|| LabError::NoNode(node.into()))?;
+        n.term_irmd();
+        n.kill_all(GRACE);
+        n.irmd_args = args.iter().map(|a| a.to_string()).collect();
+        n.start_irmd()
     }
 
     /// The lab's temporary directory (one run directory per node inside).

@@ -26,6 +26,8 @@ pub struct Node {
     pub(crate) bin: PathBuf,
     pub(crate) ports: Vec<Port>,
     pub(crate) irmd: Option<Child>,
+    /// Arguments the `irmd` is started with after `--stdout`.
+    pub(crate) irmd_args: Vec<String>,
 }
 
 impl Node {
@@ -155,15 +157,21 @@ impl Node {
         };
         let log = std::fs::File::create(&log_path).map_err(io_err("creating"))?;
         let log2 = log.try_clone().map_err(io_err("duplicating"))?;
+        // A socket left by an irmd killed before (restart): not a sign of this one.
+        let sock = self.dir.join("irmd.sock");
+        let _ = std::fs::remove_file(&sock);
         let mut c = self.cmd("irmd");
         // `ip netns exec` execs irmd in place, so this pid and group are irmd's.
-        c.arg("--stdout").stdout(log).stderr(log2).process_group(0);
+        c.arg("--stdout")
+            .args(&self.irmd_args)
+            .stdout(log)
+            .stderr(log2)
+            .process_group(0);
         let child = c.spawn().map_err(|source| LabError::Spawn {
             cmd: sys::show(&c),
             source,
         })?;
         self.irmd = Some(child);
-        let sock = self.dir.join("irmd.sock");
         let mut exited = None;
         let up = sys::wait_for(IRMD_START, || {
             if let Some(Ok(Some(st))) = self.irmd.as_mut().map(Child::try_wait) {

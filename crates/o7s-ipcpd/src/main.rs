@@ -19,7 +19,7 @@ mod udp;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// IPCP type: local (eth-dix, eth-llc, udp4, udp6, unicast, broadcast come later).
+    /// IPCP type: local, udp4, udp6, eth-dix or eth-llc.
     #[arg(long = "type")]
     kind: String,
     /// The IPCP's name.

@@ -1,11 +1,11 @@
 //! FRCT, the end-to-end flow and retransmission control of an Ouroboros flow, as a sans-IO
 //! state machine ([`Frcti`], one per flow endpoint).
 //!
-//! The caller feeds it application payloads ([`Frcti::send`]), packets from the peer
+//! The caller feeds it application messages ([`Frcti::send`]), packets from the peer
 //! ([`Frcti::handle_packet`]) and the time (`now` on every call, [`Frcti::handle_timeout`] when
 //! [`Frcti::poll_timeout`] is reached); it polls packets to put on the wire
 //! ([`Frcti::poll_transmit`]: new data, retransmissions, pure acks, window updates and
-//! rendez-vous) and payloads to hand to the application ([`Frcti::recv`]). This room may not
+//! rendez-vous) and messages to hand to the application ([`Frcti::recv`]). This room may not
 //! touch sockets, clocks, threads, random number generators or the flow tables: the initial
 //! sequence number and every timer constant come in through [`FrctConfig`].
 //!
@@ -19,24 +19,36 @@
 //!   that was inactive keeps counting instead of drawing a new random number; it still sets
 //!   DRF whenever nothing is unacknowledged, so an inactive receiver starts a new run.
 //! - The cumulative ack names the next sequence number *received* in order, not the next one
-//!   *read* by the application; the window edge (read point + reorder queue size) does the
-//!   flow control. A window update goes out once the edge has moved by half the queue.
+//!   *read* by the application; the window edge does the flow control. It is the receiver's
+//!   read point plus the reorder queue size, where the read point moves when a packet leaves
+//!   the reorder queue: into the reassembly buffer, or as the one complete message held for
+//!   the application. A window update goes out once the edge has moved by half the queue.
 //! - RTT samples follow Karn: an ack yields a sample only when every packet it covers went
 //!   out exactly once (the prototype times one probe packet at a time). The back-off is
 //!   undone when an ack shows progress; the RTO is bounded by `rto_min` and `rto_max`.
 //! - Three duplicate pure acks trigger a fast retransmission of the oldest packet.
 //! - Unreliable in-order flows hold out-of-order packets for up to `max_gap`, then skip the
-//!   gap; the prototype delivers them as they come. Reliable flows always deliver in order.
-//! - Fragmentation (FFGM / MFGM) is not done here; the flags are parsed and ignored.
+//!   gap; the prototype delivers them as they come. A rendez-vous stands for a packet at the
+//!   window edge, so that losing everything up to the edge does not shut the window for
+//!   good. Reliable flows always deliver in order.
+//! - Messages longer than [`FrctConfig::max_fragment`] travel as fragments, one sequence
+//!   number each, marked with FFGM / MFGM (the prototype defines the flags but never sets
+//!   them): first `FFGM|MFGM`, middle `MFGM`, last `FFGM`, unfragmented neither. Only in-order
+//!   flows fragment. See `docs/wire.md`.
 //! - Delta-t's timers are approximated: `r` bounds the time a packet stays unacknowledged
 //!   (the flow then fails), and `2·mpl + a + r` of silence ends a receiver's run.
+//!
+//! Costs per packet are O(1) amortised (O(log n) for the retransmission timers): no call
+//! scans the send buffer or the reorder queue.
 
 mod rtt;
 mod seq;
 #[cfg(test)]
 mod tests;
 
-use std::collections::VecDeque;
+use std::borrow::Cow;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::wire::frct::{FrctFlags, FrctPacket, FrctRepr, HEADER_LEN, RWE_MASK};
@@ -54,6 +66,12 @@ pub const DUP_ACK_THRESHOLD: u32 = 3;
 
 /// Longest single timer an endpoint arms (one day).
 pub const MAX_TIMER: Duration = Duration::from_secs(86_400);
+
+/// Shortest retransmission timeout and rendez-vous interval (one microsecond).
+pub const MIN_TIMER: Duration = Duration::from_micros(1);
+
+/// Default [`FrctConfig::max_message`]: 16 MiB.
+pub const DEFAULT_MAX_MESSAGE: usize = 16 << 20;
 
 /// Per-flow FRCT parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +106,16 @@ pub struct FrctConfig {
     pub rdv_interval: Duration,
     /// Give up on a closed window after this long.
     pub max_rdv: Duration,
+    /// Largest payload of one FRCT packet (header excluded): a longer message goes out as
+    /// fragments of this size, the last one shorter. `usize::MAX`, the default, never
+    /// fragments. Zero counts as one. Flows that are neither reliable nor in order do not
+    /// fragment: [`Frcti::send`] refuses messages longer than this with
+    /// [`FrctError::TooBig`].
+    pub max_fragment: usize,
+    /// Largest message [`Frcti::send`] accepts and the receiver delivers (reassembled or
+    /// not); longer ones are refused with [`FrctError::TooBig`] or dropped on receipt
+    /// ([`FrctCounters::messages_dropped`]). Default [`DEFAULT_MAX_MESSAGE`].
+    pub max_message: usize,
 }
 
 impl Default for FrctConfig {
@@ -108,6 +136,8 @@ impl Default for FrctConfig {
             r: Duration::from_secs(120),
             rdv_interval: RDV_INTERVAL,
             max_rdv: MAX_RDV,
+            max_fragment: usize::MAX,
+            max_message: DEFAULT_MAX_MESSAGE,
         }
     }
 }
@@ -127,6 +157,9 @@ pub enum FrctError {
     /// FRCT carries no empty payloads.
     #[error("empty payload")]
     EmptyPayload,
+    /// The message is longer than the flow carries ([`Frcti::max_send`]).
+    #[error("message of {len} bytes exceeds the flow's maximum of {max}")]
+    TooBig { len: usize, max: usize },
     /// A packet from the peer did not decode.
     #[error("malformed packet: {0}")]
     Malformed(#[from] WireError),
@@ -141,9 +174,23 @@ pub struct FrctCounters {
     pub rtt_estimates: u64,
     pub duplicates: u64,
     pub rendezvous_sent: u64,
+    /// Rendez-vous packets received from the peer.
+    pub rendezvous_received: u64,
     pub out_of_window: u64,
     /// Sequence numbers given up on by an unreliable in-order receiver.
     pub skipped: u64,
+    /// Messages the receiver gave up on: partly reassembled when a fragment went missing
+    /// (skipped) or a new message began, or longer than `max_message`.
+    pub messages_dropped: u64,
+    /// Fragments received but never delivered: those of the messages dropped above, those
+    /// that arrive without their first fragment (after a loss or at the start of a run), and
+    /// any at all on a flow that is neither reliable nor in order.
+    pub fragments_dropped: u64,
+    /// Current send window: sequence numbers the peer accepts from the oldest
+    /// unacknowledged packet (unreliable flows: from the next one) on.
+    pub window: u32,
+    /// Packets transmitted and not yet acknowledged (reliable flows; 0 otherwise).
+    pub in_flight: u32,
     /// Smoothed RTT (zero before the first sample).
     pub srtt: Duration,
     /// RTT mean deviation.
@@ -152,20 +199,66 @@ pub struct FrctCounters {
     pub rto: Duration,
 }
 
+/// Where a packet sits in its message (FFGM / MFGM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Frag {
+    /// Neither flag: a message of its own.
+    Whole,
+    /// FFGM | MFGM.
+    First,
+    /// MFGM.
+    Middle,
+    /// FFGM.
+    Last,
+}
+
+impl Frag {
+    fn of(flags: FrctFlags) -> Frag {
+        match (
+            flags.contains(FrctFlags::FFGM),
+            flags.contains(FrctFlags::MFGM),
+        ) {
+            (false, false) => Frag::Whole,
+            (true, true) => Frag::First,
+            (false, true) => Frag::Middle,
+            (true, false) => Frag::Last,
+        }
+    }
+
+    fn flags(self) -> FrctFlags {
+        match self {
+            Frag::Whole => FrctFlags::empty(),
+            Frag::First => FrctFlags::FFGM | FrctFlags::MFGM,
+            Frag::Middle => FrctFlags::MFGM,
+            Frag::Last => FrctFlags::FFGM,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Segment {
     seqno: u32,
     flags: FrctFlags,
-    payload: Vec<u8>,
+    /// [`HEADER_LEN`] bytes of room for the header, then the payload.
+    buf: Vec<u8>,
     first_tx: Option<Instant>,
-    rtx_at: Option<Instant>,
     tx_count: u32,
 }
+
+impl Segment {
+    fn payload_len(&self) -> usize {
+        self.buf.len() - HEADER_LEN
+    }
+}
+
+/// A retransmission timer: (deadline, sequence number, the segment's `tx_count` when armed).
+/// A timer is stale once its segment is acknowledged or went out again.
+type RtxTimer = Reverse<(Instant, u32, u32)>;
 
 #[derive(Debug)]
 enum Slot {
     Empty,
-    Full(Instant, Vec<u8>),
+    Full(Frag, Vec<u8>),
     Skipped,
 }
 
@@ -177,9 +270,15 @@ pub struct Frcti {
     snd_lwe: u32,
     snd_next: u32,
     snd_rwe: u32,
+    /// Reliable: unacknowledged and unsent packets, `snd_buf[i].seqno == snd_lwe + i`.
+    /// Unreliable: unsent packets.
     snd_buf: VecDeque<Segment>,
+    /// Payload bytes in `snd_buf`.
+    snd_bytes: usize,
     /// Leading segments of `snd_buf` transmitted at least once.
     snd_sent: usize,
+    /// Retransmission timers, earliest first; the top one is never stale between calls.
+    rtx: BinaryHeap<RtxTimer>,
     snd_act: Option<Instant>,
     rtt: RttEstimator,
     window_closed_at: Option<Instant>,
@@ -189,12 +288,27 @@ pub struct Frcti {
     fast_rtx: bool,
     // Receiver.
     rcv_act: Option<Instant>,
-    /// Next sequence number for the application.
+    /// Sequence number at the front of the reorder queue: packets before it were handed to
+    /// reassembly or to the application.
     rcv_read: u32,
     /// Next sequence number not received (or skipped) contiguously: the cumulative ack.
     rcv_nxt: u32,
     rq: VecDeque<Slot>,
+    /// Payload bytes in `rq`.
+    rq_bytes: usize,
+    /// Unreliable in-order flows: (arrival, seqno) of each packet that arrived beyond a hole,
+    /// in arrival order. Entries before `rcv_nxt` are stale; the front one never is between
+    /// calls, so it names the oldest packet waiting behind the hole at `rcv_nxt`.
+    gaps: VecDeque<(Instant, u32)>,
+    /// The message being reassembled, and how many fragments it holds.
+    asm: Option<Vec<u8>>,
+    asm_frags: u64,
+    /// The next complete message for the application. While it waits, nothing leaves the
+    /// reorder queue.
+    ready: Option<Vec<u8>>,
+    /// Flows neither reliable nor in order: messages as they came.
     unordered: VecDeque<Vec<u8>>,
+    unordered_bytes: usize,
     ack_due: Option<Instant>,
     fc_due: bool,
     last_ack_sent: u32,
@@ -202,9 +316,22 @@ pub struct Frcti {
     counters: FrctCounters,
 }
 
+/// Index into `snd_buf` of a live retransmission timer.
+fn live_timer(
+    buf: &VecDeque<Segment>,
+    lwe: u32,
+    sent: usize,
+    seqno: u32,
+    tx_count: u32,
+) -> Option<usize> {
+    let i = seqno.wrapping_sub(lwe) as usize;
+    (i < sent && buf[i].tx_count == tx_count).then_some(i)
+}
+
 impl Frcti {
     /// A new endpoint. Timer settings above [`MAX_TIMER`] are lowered to it, so that no
-    /// deadline overflows an `Instant`.
+    /// deadline overflows an `Instant`; `rto_min` and `rdv_interval` are at least
+    /// [`MIN_TIMER`], so that a packet sent at `now` is not due again at `now`.
     pub fn new(mut cfg: FrctConfig, now: Instant) -> Self {
         let _ = now;
         for d in [
@@ -216,8 +343,12 @@ impl Frcti {
         ] {
             *d = (*d).min(MAX_TIMER);
         }
+        cfg.rto_min = cfg.rto_min.max(MIN_TIMER);
+        cfg.rdv_interval = cfg.rdv_interval.max(MIN_TIMER);
         cfg.rq_size = cfg.rq_size.clamp(1, RWE_MASK >> 1);
         cfg.start_window = cfg.start_window.min(RWE_MASK >> 1);
+        cfg.max_fragment = cfg.max_fragment.max(1);
+        cfg.max_message = cfg.max_message.max(1);
         let isn = cfg.initial_seqno;
         let rtt = RttEstimator::new(cfg.initial_rto, cfg.rto_min, cfg.rto_max);
         Frcti {
@@ -225,7 +356,9 @@ impl Frcti {
             snd_next: isn,
             snd_rwe: isn.wrapping_add(cfg.start_window),
             snd_buf: VecDeque::new(),
+            snd_bytes: 0,
             snd_sent: 0,
+            rtx: BinaryHeap::new(),
             snd_act: None,
             rtt,
             window_closed_at: None,
@@ -237,7 +370,13 @@ impl Frcti {
             rcv_read: 0,
             rcv_nxt: 0,
             rq: VecDeque::new(),
+            rq_bytes: 0,
+            gaps: VecDeque::new(),
+            asm: None,
+            asm_frags: 0,
+            ready: None,
             unordered: VecDeque::new(),
+            unordered_bytes: 0,
             ack_due: None,
             fc_due: false,
             last_ack_sent: 0,
@@ -251,12 +390,14 @@ impl Frcti {
         &self.cfg
     }
 
-    /// Statistics, with the current RTT estimate.
+    /// Statistics, with the current RTT estimate and window.
     pub fn counters(&self) -> FrctCounters {
         FrctCounters {
             srtt: self.rtt.srtt(),
             mdev: self.rtt.mdev(),
             rto: self.rtt.rto(),
+            window: dist(self.snd_lwe, self.snd_rwe),
+            in_flight: u32::try_from(self.snd_sent).unwrap_or(u32::MAX),
             ..self.counters
         }
     }
@@ -266,19 +407,71 @@ impl Frcti {
         self.failed
     }
 
-    /// Whether [`Self::send`] would accept a packet now.
+    /// Whether [`Self::send`] would accept a message now: the window is open for the next
+    /// sequence number (the first fragment of a fragmented message).
     pub fn is_window_open(&self) -> bool {
         before(self.snd_next, self.snd_rwe)
     }
 
-    /// Packets held: (send buffer: unsent and unacknowledged, reorder queue + undelivered).
-    pub fn queued(&self) -> (usize, usize) {
-        (self.snd_buf.len(), self.rq.len() + self.unordered.len())
+    /// Longest message [`Self::send`] accepts: `max_message`, or on flows that are neither
+    /// reliable nor in order (which do not fragment) the smaller of it and `max_fragment`.
+    pub fn max_send(&self) -> usize {
+        if !self.cfg.reliable && !self.cfg.in_order {
+            self.cfg.max_fragment.min(self.cfg.max_message)
+        } else {
+            self.cfg.max_message
+        }
     }
 
-    /// Whether everything sent has been acknowledged (reliable) or transmitted (unreliable).
+    /// What this endpoint holds, in packets: (send buffer: unsent and unacknowledged
+    /// packets; receive side: packets in the reorder queue, plus one for a message in
+    /// reassembly, plus undelivered messages).
+    pub fn queued(&self) -> (usize, usize) {
+        (
+            self.snd_buf.len(),
+            self.rq.len()
+                + usize::from(self.asm.is_some())
+                + usize::from(self.ready.is_some())
+                + self.unordered.len(),
+        )
+    }
+
+    /// What this endpoint holds, in payload bytes: (send buffer; reorder queue, reassembly
+    /// buffer and undelivered messages). The receive side stays below about
+    /// `rq_size` packets plus twice `max_message`.
+    pub fn queued_bytes(&self) -> (usize, usize) {
+        (
+            self.snd_bytes,
+            self.rq_bytes
+                + self.asm.as_ref().map_or(0, Vec::len)
+                + self.ready.as_ref().map_or(0, Vec::len)
+                + self.unordered_bytes,
+        )
+    }
+
+    /// Whether the send side is done: reliable flows have nothing unacknowledged (and
+    /// nothing unsent), unreliable flows have transmitted everything. Says nothing about
+    /// the receive side (see [`Self::has_message`]) or a pending ack (see [`Self::ack_now`]).
     pub fn is_idle(&self) -> bool {
         self.snd_buf.is_empty()
+    }
+
+    /// Whether [`Self::recv`] would return a message.
+    pub fn has_message(&self) -> bool {
+        self.ready.is_some() || !self.unordered.is_empty()
+    }
+
+    /// Make the next [`Self::poll_transmit`] carry this endpoint's current ack (reliable
+    /// flows) and window edge at once instead of after the ack delay: a pure ack if nothing
+    /// else is due. For a flow about to close, so that the peer is not left waiting.
+    /// Does nothing while no run from the peer is active (there is nothing to acknowledge).
+    pub fn ack_now(&mut self, now: Instant) {
+        if self.rcv_synced(now) {
+            self.fc_due = true;
+            if self.cfg.reliable {
+                self.ack_due = Some(now);
+            }
+        }
     }
 
     fn rcv_synced(&self, now: Instant) -> bool {
@@ -300,13 +493,23 @@ impl Frcti {
         self.rcv_read.wrapping_add(self.cfg.rq_size)
     }
 
-    /// Queue `payload` for transmission under the next sequence number.
+    /// Queue a message for transmission: under the next sequence number, or, when longer
+    /// than `max_fragment`, as fragments under consecutive sequence numbers. The window
+    /// must be open for the first one; the others wait in the send buffer until the
+    /// peer's window admits them.
     pub fn send(&mut self, payload: &[u8], now: Instant) -> Result<(), FrctError> {
         if let Some(e) = self.failed {
             return Err(e);
         }
         if payload.is_empty() {
             return Err(FrctError::EmptyPayload);
+        }
+        let max = self.max_send();
+        if payload.len() > max {
+            return Err(FrctError::TooBig {
+                len: payload.len(),
+                max,
+            });
         }
         if !self.is_window_open() {
             match self.window_closed_at {
@@ -321,24 +524,48 @@ impl Frcti {
             }
             return Err(FrctError::WindowClosed);
         }
-        let mut flags = FrctFlags::DATA;
-        if self.snd_next == self.snd_lwe {
-            flags |= FrctFlags::DRF;
+        let drf = self.snd_next == self.snd_lwe;
+        let mf = self.cfg.max_fragment;
+        if payload.len() <= mf {
+            self.push_segment(Frag::Whole, payload, drf);
+        } else {
+            let n = payload.len().div_ceil(mf);
+            self.snd_buf.reserve(n);
+            for (i, chunk) in payload.chunks(mf).enumerate() {
+                let frag = match i {
+                    0 => Frag::First,
+                    i if i + 1 == n => Frag::Last,
+                    _ => Frag::Middle,
+                };
+                // Nothing is ever unacknowledged on an unreliable flow: every packet
+                // carries DRF, as in the prototype.
+                self.push_segment(frag, chunk, drf && (i == 0 || !self.cfg.reliable));
+            }
         }
-        self.snd_buf.push_back(Segment {
-            seqno: self.snd_next,
-            flags,
-            payload: payload.to_vec(),
-            first_tx: None,
-            rtx_at: None,
-            tx_count: 0,
-        });
-        self.snd_next = self.snd_next.wrapping_add(1);
         if !self.cfg.reliable {
             self.snd_lwe = self.snd_next;
         }
         self.snd_act = Some(now);
         Ok(())
+    }
+
+    fn push_segment(&mut self, frag: Frag, payload: &[u8], drf: bool) {
+        let mut flags = FrctFlags::DATA | frag.flags();
+        if drf {
+            flags |= FrctFlags::DRF;
+        }
+        let mut buf = Vec::with_capacity(HEADER_LEN + payload.len());
+        buf.extend_from_slice(&[0; HEADER_LEN]);
+        buf.extend_from_slice(payload);
+        self.snd_buf.push_back(Segment {
+            seqno: self.snd_next,
+            flags,
+            buf,
+            first_tx: None,
+            tx_count: 0,
+        });
+        self.snd_bytes += payload.len();
+        self.snd_next = self.snd_next.wrapping_add(1);
     }
 
     fn header(&mut self, mut flags: FrctFlags, seqno: u32, now: Instant) -> FrctRepr {
@@ -364,10 +591,16 @@ impl Frcti {
         repr
     }
 
+    /// Write `repr` over the first [`HEADER_LEN`] bytes of `buf`.
+    fn put_header(repr: &FrctRepr, buf: &mut [u8]) {
+        // Cannot fail: the buffer holds the header and rwe is masked to 24 bits.
+        let _ = repr.emit(buf);
+    }
+
+    #[cfg(test)]
     fn encode(repr: &FrctRepr, payload: &[u8]) -> Vec<u8> {
         let mut out = vec![0u8; HEADER_LEN + payload.len()];
-        // Cannot fail: the buffer holds the header and rwe is masked to 24 bits.
-        let _ = repr.emit(&mut out);
+        Self::put_header(repr, &mut out);
         out[HEADER_LEN..].copy_from_slice(payload);
         out
     }
@@ -380,73 +613,137 @@ impl Frcti {
         }
         // Retransmissions first.
         if self.cfg.reliable {
-            let fast = self.fast_rtx && self.snd_sent > 0;
-            self.fast_rtx = false;
-            let due = if fast {
-                self.counters.fast_retransmissions += 1;
-                Some(0)
-            } else {
-                self.snd_buf
-                    .iter()
-                    .take(self.snd_sent)
-                    .position(|s| s.rtx_at.is_some_and(|t| t <= now))
-            };
-            if let Some(i) = due {
-                if i == 0 && !fast {
-                    // Timeout of the oldest packet: back off (RFC 6298 5.5). Each packet keeps
-                    // its own timer, as in the prototype's retransmission wheel.
-                    self.rtt.back_off();
-                }
-                let rto = self.rtt.rto();
-                let seg = &mut self.snd_buf[i];
-                seg.rtx_at = Some(now + rto);
-                seg.tx_count += 1;
-                let (flags, seqno) = (seg.flags, seg.seqno);
-                self.counters.retransmissions += 1;
-                let repr = self.header(flags, seqno, now);
-                return Some(Self::encode(&repr, &self.snd_buf[i].payload));
+            if let Some(p) = self.poll_retransmit(now) {
+                return Some(p);
             }
         }
-        // New data.
-        if self.snd_sent < self.snd_buf.len() {
-            let i = self.snd_sent;
-            let (flags, seqno) = (self.snd_buf[i].flags, self.snd_buf[i].seqno);
-            let repr = self.header(flags, seqno, now);
-            if self.cfg.reliable {
-                let rto = self.rtt.rto();
-                let seg = &mut self.snd_buf[i];
-                seg.first_tx = Some(now);
-                seg.rtx_at = Some(now + rto);
-                seg.tx_count = 1;
-                self.snd_sent += 1;
-                return Some(Self::encode(&repr, &self.snd_buf[i].payload));
+        // New data, as far as the peer's window goes.
+        if let Some(seg) = self.snd_buf.get(self.snd_sent) {
+            if before(seg.seqno, self.snd_rwe) {
+                return Some(self.transmit_new(now));
             }
-            let seg = self.snd_buf.pop_front()?;
-            return Some(Self::encode(&repr, &seg.payload));
+            // Fragments wait beyond the window: ask for a window update.
+            if self.window_closed_at.is_none() {
+                self.window_closed_at = Some(now);
+                self.last_rdv = Some(now);
+            }
         }
-        // Rendez-vous while the window is closed.
+        // Rendez-vous while the window is closed (the one due at `next` goes out even if
+        // the caller comes late, as poll_timeout announced it).
         if let (Some(closed), Some(last)) = (self.window_closed_at, self.last_rdv) {
-            let within = now.saturating_duration_since(closed) <= self.cfg.max_rdv;
-            if within && now >= last + self.cfg.rdv_interval {
+            let next = last + self.cfg.rdv_interval;
+            let within = next.saturating_duration_since(closed) <= self.cfg.max_rdv;
+            if within && now >= next {
                 self.last_rdv = Some(now);
                 self.counters.rendezvous_sent += 1;
+                let mut out = vec![0u8; HEADER_LEN];
                 let repr = FrctRepr {
                     flags: FrctFlags::RDVS,
                     ..FrctRepr::default()
                 };
-                return Some(Self::encode(&repr, &[]));
+                Self::put_header(&repr, &mut out);
+                return Some(out);
             }
         }
         // Pure ack and/or window update.
         let ack_now = self.ack_due.is_some_and(|t| t <= now);
         if (ack_now || self.fc_due) && self.rcv_synced(now) {
             let repr = self.header(FrctFlags::empty(), 0, now);
-            return Some(Self::encode(&repr, &[]));
+            let mut out = vec![0u8; HEADER_LEN];
+            Self::put_header(&repr, &mut out);
+            return Some(out);
         }
         if ack_now {
             self.ack_due = None;
         }
         None
+    }
+
+    /// First transmission of `snd_buf[snd_sent]`, which the window admits.
+    fn transmit_new(&mut self, now: Instant) -> Vec<u8> {
+        let i = self.snd_sent;
+        let (flags, seqno) = (self.snd_buf[i].flags, self.snd_buf[i].seqno);
+        let repr = self.header(flags, seqno, now);
+        if !self.cfg.reliable {
+            // Nothing to keep: the segment's buffer goes out as it is.
+            let mut seg = self.snd_buf.pop_front().expect("segment at snd_sent == 0");
+            self.snd_bytes -= seg.payload_len();
+            Self::put_header(&repr, &mut seg.buf);
+            return seg.buf;
+        }
+        let rto = self.rtt.rto();
+        let seg = &mut self.snd_buf[i];
+        seg.first_tx = Some(now);
+        seg.tx_count = 1;
+        let mut out = seg.buf.clone();
+        self.rtx.push(Reverse((now + rto, seqno, 1)));
+        self.snd_sent += 1;
+        Self::put_header(&repr, &mut out);
+        out
+    }
+
+    /// A retransmission due at `now` (fast, or on its timer), if any.
+    fn poll_retransmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        let fast = self.fast_rtx && self.snd_sent > 0;
+        self.fast_rtx = false;
+        let i = if fast {
+            self.counters.fast_retransmissions += 1;
+            0
+        } else {
+            let i = loop {
+                let &Reverse((at, seqno, tx_count)) = self.rtx.peek()?;
+                let live = live_timer(&self.snd_buf, self.snd_lwe, self.snd_sent, seqno, tx_count);
+                match live {
+                    Some(_) if at > now => return None,
+                    Some(i) => {
+                        self.rtx.pop();
+                        break i;
+                    }
+                    // Not expected (purge_rtx keeps the top live), but harmless.
+                    None => {
+                        self.rtx.pop();
+                    }
+                }
+            };
+            if i == 0 {
+                // Timeout of the oldest packet: back off (RFC 6298 5.5). Each packet keeps
+                // its own timer, as in the prototype's retransmission wheel.
+                self.rtt.back_off();
+            }
+            i
+        };
+        let rto = self.rtt.rto();
+        let seg = &mut self.snd_buf[i];
+        seg.tx_count += 1;
+        let (flags, seqno, tx_count) = (seg.flags, seg.seqno, seg.tx_count);
+        self.rtx.push(Reverse((now + rto, seqno, tx_count)));
+        self.purge_rtx();
+        self.counters.retransmissions += 1;
+        let repr = self.header(flags, seqno, now);
+        let mut out = self.snd_buf[i].buf.clone();
+        Self::put_header(&repr, &mut out);
+        Some(out)
+    }
+
+    /// Drop stale retransmission timers from the top of the heap, and rebuild the heap when
+    /// stale ones make up most of it (amortised O(1) per timer).
+    fn purge_rtx(&mut self) {
+        if self.snd_sent == 0 {
+            self.rtx.clear();
+            return;
+        }
+        let (buf, lwe, sent) = (&self.snd_buf, self.snd_lwe, self.snd_sent);
+        while let Some(&Reverse((_, seqno, tx_count))) = self.rtx.peek() {
+            if live_timer(buf, lwe, sent, seqno, tx_count).is_some() {
+                break;
+            }
+            self.rtx.pop();
+        }
+        if self.rtx.len() > 2 * sent + 32 {
+            self.rtx.retain(|&Reverse((_, seqno, tx_count))| {
+                live_timer(buf, lwe, sent, seqno, tx_count).is_some()
+            });
+        }
     }
 
     fn check_failure(&mut self, now: Instant) {
@@ -469,11 +766,7 @@ impl Frcti {
 
         if !self.rcv_synced(now) {
             if flags.contains(FrctFlags::DRF) && flags.contains(FrctFlags::DATA) {
-                self.rcv_read = repr.seqno;
-                self.rcv_nxt = repr.seqno;
-                self.last_ack_sent = repr.seqno;
-                self.last_rwe_sent = repr.seqno.wrapping_add(self.cfg.rq_size);
-                self.rq.clear();
+                self.start_run(repr.seqno);
             } else if flags.contains(FrctFlags::DATA) {
                 return Ok(()); // Not the start of a run: wait for it.
             }
@@ -484,9 +777,11 @@ impl Frcti {
         }
 
         if flags.contains(FrctFlags::RDVS) {
+            self.counters.rendezvous_received += 1;
             // Answer with a window update at once.
             if self.rcv_synced(now) {
                 self.fc_due = true;
+                self.rdv_gap(now);
             }
             return Ok(());
         }
@@ -499,8 +794,40 @@ impl Frcti {
         if !flags.contains(FrctFlags::DATA) || payload.is_empty() {
             return Ok(());
         }
-        self.on_data(repr.seqno, payload, now);
+        self.on_data(repr.seqno, Frag::of(flags), payload, now);
         Ok(())
+    }
+
+    /// A receiver that was inactive starts a new run at `seqno`.
+    fn start_run(&mut self, seqno: u32) {
+        self.rcv_read = seqno;
+        self.rcv_nxt = seqno;
+        self.last_ack_sent = seqno;
+        self.last_rwe_sent = seqno.wrapping_add(self.cfg.rq_size);
+        self.rq.clear();
+        self.rq_bytes = 0;
+        self.gaps.clear();
+        self.drop_partial();
+        if !self.cfg.reliable {
+            // No acks will carry the window: announce it, or the sender stalls at its
+            // start window until a rendez-vous.
+            self.fc_due = true;
+        }
+    }
+
+    /// A rendez-vous tells an unreliable in-order receiver that the sender has sent
+    /// everything below its window edge, which is at most the one announced last. If
+    /// packets are missing with none behind them (all lost up to the edge), no arrival would
+    /// ever start the `max_gap` wait and the window would stay shut: let the rendez-vous
+    /// stand for a packet at the edge.
+    fn rdv_gap(&mut self, now: Instant) {
+        if self.cfg.reliable || !self.cfg.in_order || !self.gaps.is_empty() {
+            return;
+        }
+        let edge = self.last_rwe_sent.wrapping_sub(1);
+        if !before(edge, self.rcv_nxt) && before(edge, self.rcv_rwe()) {
+            self.gaps.push_back((now, edge));
+        }
     }
 
     fn on_ack(&mut self, ackno: u32, pure: bool, now: Instant) {
@@ -529,10 +856,12 @@ impl Frcti {
             }
             once &= s.tx_count == 1;
             newest_tx = s.first_tx;
+            self.snd_bytes -= s.payload_len();
             self.snd_buf.pop_front();
             self.snd_sent = self.snd_sent.saturating_sub(1);
         }
         self.snd_lwe = ackno;
+        self.purge_rtx();
         self.rtt.reset_back_off();
         if let (true, Some(t)) = (once, newest_tx) {
             self.rtt.sample(now.saturating_duration_since(t));
@@ -548,6 +877,10 @@ impl Frcti {
         // Only move forward, and never beyond what a reorder queue can announce.
         if after(rwe, self.snd_rwe) && dist(self.snd_lwe, rwe) <= RWE_MASK >> 1 {
             self.snd_rwe = rwe;
+            // The peer answers: a window still closed (fragments waiting beyond it) starts
+            // a new rendez-vous period when the sender next finds it so.
+            self.window_closed_at = None;
+            self.last_rdv = None;
         }
         if self.is_window_open() {
             self.window_closed_at = None;
@@ -555,9 +888,15 @@ impl Frcti {
         }
     }
 
-    fn on_data(&mut self, seqno: u32, payload: &[u8], now: Instant) {
+    fn on_data(&mut self, seqno: u32, frag: Frag, payload: &[u8], now: Instant) {
         if !self.cfg.reliable && !self.cfg.in_order {
-            if self.unordered.len() < self.cfg.rq_size as usize {
+            if frag != Frag::Whole {
+                // Nothing to reassemble with: such flows do not fragment.
+                self.counters.fragments_dropped += 1;
+            } else if payload.len() > self.cfg.max_message {
+                self.counters.messages_dropped += 1;
+            } else if self.unordered.len() < self.cfg.rq_size as usize {
+                self.unordered_bytes += payload.len();
                 self.unordered.push_back(payload.to_vec());
             } else {
                 self.counters.out_of_window += 1;
@@ -569,23 +908,37 @@ impl Frcti {
             self.want_ack(now);
             return;
         }
-        let off = seqno.wrapping_sub(self.rcv_read) as usize;
         if !before(seqno, self.rcv_rwe()) {
             self.counters.out_of_window += 1;
             self.want_ack(now);
             return;
         }
-        while self.rq.len() <= off {
-            self.rq.push_back(Slot::Empty);
-        }
-        if !matches!(self.rq[off], Slot::Empty) {
-            self.counters.duplicates += 1;
-            self.want_ack(now);
-            return;
-        }
-        self.rq[off] = Slot::Full(now, payload.to_vec());
+        let off = seqno.wrapping_sub(self.rcv_read) as usize;
         let in_order = seqno == self.rcv_nxt;
+        if off == 0 && self.ready.is_none() {
+            // At the read point (so in order, and the front slot, if any, is empty): straight
+            // into reassembly or to the application, without a stop in the reorder queue.
+            self.rq.pop_front();
+            self.rcv_read = self.rcv_read.wrapping_add(1);
+            self.rcv_nxt = self.rcv_read;
+            self.consume(frag, Cow::Borrowed(payload));
+        } else {
+            while self.rq.len() <= off {
+                self.rq.push_back(Slot::Empty);
+            }
+            if !matches!(self.rq[off], Slot::Empty) {
+                self.counters.duplicates += 1;
+                self.want_ack(now);
+                return;
+            }
+            self.rq[off] = Slot::Full(frag, payload.to_vec());
+            self.rq_bytes += payload.len();
+            if !in_order && !self.cfg.reliable {
+                self.gaps.push_back((now, seqno));
+            }
+        }
         self.advance_nxt();
+        self.pump();
         self.want_ack(if in_order {
             now + self.cfg.ack_delay
         } else {
@@ -610,28 +963,100 @@ impl Frcti {
                 _ => break,
             }
         }
+        while self
+            .gaps
+            .front()
+            .is_some_and(|&(_, s)| before(s, self.rcv_nxt))
+        {
+            self.gaps.pop_front();
+        }
     }
 
-    /// The next payload for the application, in order.
+    /// Move in-order packets from the front of the reorder queue into reassembly, until a
+    /// complete message waits for the application; then schedule a window update if the
+    /// edge moved far enough.
+    fn pump(&mut self) {
+        while self.ready.is_none() {
+            if !matches!(self.rq.front(), Some(Slot::Full(..)) | Some(Slot::Skipped)) {
+                break;
+            }
+            let Some(slot) = self.rq.pop_front() else {
+                break;
+            };
+            self.rcv_read = self.rcv_read.wrapping_add(1);
+            match slot {
+                Slot::Full(frag, p) => {
+                    self.rq_bytes -= p.len();
+                    self.consume(frag, Cow::Owned(p));
+                }
+                Slot::Skipped => self.drop_partial(),
+                Slot::Empty => {}
+            }
+        }
+        // Announce the window again once it has moved by half the reorder queue.
+        if dist(self.last_rwe_sent, self.rcv_rwe()) >= (self.cfg.rq_size / 2).max(1) {
+            self.fc_due = true;
+        }
+    }
+
+    /// The next in-order packet, taken off the reorder queue.
+    fn consume(&mut self, frag: Frag, data: Cow<'_, [u8]>) {
+        let max = self.cfg.max_message;
+        match frag {
+            Frag::Whole | Frag::First => {
+                self.drop_partial();
+                if data.len() > max {
+                    self.counters.messages_dropped += 1;
+                    if frag == Frag::First {
+                        self.counters.fragments_dropped += 1;
+                    }
+                } else if frag == Frag::Whole {
+                    self.ready = Some(data.into_owned());
+                } else {
+                    self.asm = Some(data.into_owned());
+                    self.asm_frags = 1;
+                }
+            }
+            Frag::Middle | Frag::Last => {
+                let Some(asm) = self.asm.as_mut() else {
+                    // Its first fragment is gone (lost, or before this run).
+                    self.counters.fragments_dropped += 1;
+                    return;
+                };
+                if asm.len() + data.len() > max {
+                    self.drop_partial();
+                    self.counters.fragments_dropped += 1;
+                    return;
+                }
+                asm.extend_from_slice(&data);
+                self.asm_frags += 1;
+                if frag == Frag::Last {
+                    self.ready = self.asm.take();
+                    self.asm_frags = 0;
+                }
+            }
+        }
+    }
+
+    /// Give up on the message in reassembly, if any.
+    fn drop_partial(&mut self) {
+        if self.asm.take().is_some() {
+            self.counters.messages_dropped += 1;
+            self.counters.fragments_dropped += self.asm_frags;
+            self.asm_frags = 0;
+        }
+    }
+
+    /// The next message for the application: in order (reassembled if it came in
+    /// fragments), or as it came on flows that are neither reliable nor in order.
     pub fn recv(&mut self) -> Option<Vec<u8>> {
         if let Some(p) = self.unordered.pop_front() {
+            self.unordered_bytes -= p.len();
             return Some(p);
         }
-        loop {
-            match self.rq.front() {
-                Some(Slot::Full(..)) | Some(Slot::Skipped) => {}
-                _ => return None,
-            }
-            let slot = self.rq.pop_front()?;
-            self.rcv_read = self.rcv_read.wrapping_add(1);
-            // Announce the window again once it has moved by half the reorder queue.
-            if dist(self.last_rwe_sent, self.rcv_rwe()) >= self.cfg.rq_size / 2 {
-                self.fc_due = true;
-            }
-            if let Slot::Full(_, p) = slot {
-                return Some(p);
-            }
-        }
+        let m = self.ready.take()?;
+        self.pump();
+        Some(m)
     }
 
     /// When an unreliable in-order receiver gives up on the first missing packet.
@@ -639,16 +1064,9 @@ impl Frcti {
         if self.cfg.reliable || !self.cfg.in_order {
             return None;
         }
-        let first_missing = self.rcv_nxt.wrapping_sub(self.rcv_read) as usize;
-        self.rq
-            .iter()
-            .skip(first_missing)
-            .filter_map(|s| match s {
-                Slot::Full(t, _) => Some(*t),
-                _ => None,
-            })
-            .min()
-            .and_then(|t| t.checked_add(self.cfg.max_gap))
+        self.gaps
+            .front()
+            .and_then(|&(t, _)| t.checked_add(self.cfg.max_gap))
     }
 
     /// The earliest time at which [`Self::handle_timeout`] or [`Self::poll_transmit`] has
@@ -660,20 +1078,15 @@ impl Frcti {
                 t = Some(t.map_or(x, |t| t.min(x)));
             }
         };
+        // A flow failed on `r` transmits nothing more: only reception has timers left.
         if self.failed != Some(FrctError::RetransmitTimeout) {
-            take(
-                self.snd_buf
-                    .iter()
-                    .take(self.snd_sent)
-                    .filter_map(|s| s.rtx_at)
-                    .min(),
-            );
-        }
-        take(self.ack_due);
-        if let (Some(closed), Some(last)) = (self.window_closed_at, self.last_rdv) {
-            let next = last + self.cfg.rdv_interval;
-            if next.saturating_duration_since(closed) <= self.cfg.max_rdv {
-                take(Some(next));
+            take(self.rtx.peek().map(|&Reverse((at, ..))| at));
+            take(self.ack_due);
+            if let (Some(closed), Some(last)) = (self.window_closed_at, self.last_rdv) {
+                let next = last + self.cfg.rdv_interval;
+                if next.saturating_duration_since(closed) <= self.cfg.max_rdv {
+                    take(Some(next));
+                }
             }
         }
         take(self.gap_deadline());
@@ -684,23 +1097,32 @@ impl Frcti {
     /// are then returned by [`Self::poll_transmit`].
     pub fn handle_timeout(&mut self, now: Instant) {
         self.check_failure(now);
+        let mut skipped = false;
         while let Some(d) = self.gap_deadline() {
             if d > now {
                 break;
             }
-            // Skip the missing run at rcv_nxt.
-            loop {
+            // Skip the missing run at rcv_nxt, up to the packet the deadline belongs to (or
+            // through the edge a rendez-vous stands for). The front entry is not before
+            // rcv_nxt, so each round moves rcv_nxt on.
+            let until = self.gaps.front().map_or(self.rcv_nxt, |&(_, s)| s);
+            while !after(self.rcv_nxt, until) {
                 let off = self.rcv_nxt.wrapping_sub(self.rcv_read) as usize;
-                match self.rq.get(off) {
-                    Some(Slot::Empty) => {
-                        self.rq[off] = Slot::Skipped;
-                        self.counters.skipped += 1;
-                        self.rcv_nxt = self.rcv_nxt.wrapping_add(1);
-                    }
-                    _ => break,
+                while self.rq.len() <= off {
+                    self.rq.push_back(Slot::Empty);
                 }
+                if !matches!(self.rq[off], Slot::Empty) {
+                    break;
+                }
+                self.rq[off] = Slot::Skipped;
+                self.counters.skipped += 1;
+                self.rcv_nxt = self.rcv_nxt.wrapping_add(1);
             }
             self.advance_nxt();
+            skipped = true;
+        }
+        if skipped {
+            self.pump();
         }
     }
 }

@@ -55,9 +55,10 @@ impl FrctFlags {
     pub const FC: FrctFlags = FrctFlags(0x08);
     /// Rendez-vous: the sender's window is closed, asks for a window update.
     pub const RDVS: FrctFlags = FrctFlags(0x10);
-    /// First fragment.
+    /// Fragment boundary: with MFGM the first fragment of a message, alone its last one
+    /// (the prototype names it "first fragment" but never sets it; see `docs/wire.md`).
     pub const FFGM: FrctFlags = FrctFlags(0x20);
-    /// More fragments follow.
+    /// More fragments follow: first and middle fragments.
     pub const MFGM: FrctFlags = FrctFlags(0x40);
 
     pub const fn empty() -> Self {
@@ -246,6 +247,52 @@ mod tests {
         .emit(&mut b)
         .expect("room");
         assert_eq!(b.to_vec(), hex("10 000000 00000000 00000000"));
+    }
+
+    #[test]
+    fn fragment_vectors() {
+        // First fragment (DATA|DRF|FFGM|MFGM, FC), rwe 0x000140, seqno 10, payload "ab";
+        // then a middle (MFGM) and a last (FFGM) fragment without FC.
+        let cases = [
+            (
+                FrctRepr {
+                    flags: FrctFlags(0x6b),
+                    rwe: 0x140,
+                    seqno: 10,
+                    ackno: 0,
+                },
+                "6b 00 01 40  00 00 00 0a  00 00 00 00",
+            ),
+            (
+                FrctRepr {
+                    flags: FrctFlags::DATA | FrctFlags::MFGM,
+                    rwe: 0,
+                    seqno: 11,
+                    ackno: 0,
+                },
+                "41 00 00 00  00 00 00 0b  00 00 00 00",
+            ),
+            (
+                FrctRepr {
+                    flags: FrctFlags::DATA | FrctFlags::FFGM,
+                    rwe: 0,
+                    seqno: 12,
+                    ackno: 0,
+                },
+                "21 00 00 00  00 00 00 0c  00 00 00 00",
+            ),
+        ];
+        for (r, h) in cases {
+            let mut b = [0u8; HEADER_LEN];
+            assert_eq!(r.emit(&mut b), Ok(HEADER_LEN));
+            assert_eq!(b.to_vec(), hex(h));
+            let p = FrctPacket::new_checked(&b[..]).expect("long enough");
+            assert_eq!(FrctRepr::parse(&p), Ok(r));
+        }
+        assert_eq!(
+            FrctFlags(0x6b),
+            FrctFlags::DATA | FrctFlags::DRF | FrctFlags::FC | FrctFlags::FFGM | FrctFlags::MFGM
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ macro_rules! errln {
 }
 
 pub mod irm;
+pub mod ocat;
 pub mod ocbr;
 pub mod oecho;
 pub mod operf;

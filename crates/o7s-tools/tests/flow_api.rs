@@ -56,7 +56,10 @@ fn flow_api_end_to_end() {
             Err(e) => panic!("unexpected {e}"),
         }
     }
-    assert!(sent > 1000, "a flow holds many small packets, got {sent}");
+    // Voice runs FRCT: its flow-control window (64 packets before the first update) pushes
+    // back before the ring does (frct_e2e checks a raw flow holds far more).
+    assert!(a.has_frct());
+    assert!(sent >= 64, "a flow holds a window of packets, got {sent}");
     for i in 0..sent {
         let n = b.read(&mut buf).expect("drain");
         assert_eq!(&buf[..n], &i.to_le_bytes(), "in order, none lost");

@@ -26,6 +26,8 @@ pub enum Error {
     TooBig { len: usize, max: usize },
     #[error("buffer too small: the next message has {needed} bytes")]
     BufferTooSmall { needed: usize },
+    #[error("FRCT: {0}")]
+    Frct(String),
     #[error("flow memory: {0}")]
     Shm(String),
     #[error("{0}")]

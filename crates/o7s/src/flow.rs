@@ -3,6 +3,7 @@
 use crate::client::{ensure_session, Irm};
 use crate::ctrl::msg::{FlowGrant, IrmReq, IrmResp};
 use crate::error::Error;
+use crate::frct::{self, Reliable, Timed};
 use o7s_proto::QosSpec;
 use o7s_shm::{Endpoint, Side};
 use rustix::fd::OwnedFd;
@@ -24,6 +25,28 @@ pub(crate) struct FlowInner {
     read_timeout: Mutex<Option<Duration>>,
     write_timeout: Mutex<Option<Duration>>,
     released: AtomicBool,
+    /// FRCT, for flows whose QoS asks for in-order delivery.
+    pub(crate) frct: Option<Reliable>,
+    /// The rest of a message read in part.
+    partial: Mutex<Partial>,
+    has_partial: AtomicBool,
+    linger: Mutex<Duration>,
+}
+
+/// A message of which the application has read the first `off` bytes.
+#[derive(Default)]
+struct Partial {
+    msg: Vec<u8>,
+    off: usize,
+}
+
+impl Timed for FlowInner {
+    fn reliable(&self) -> Option<&Reliable> {
+        self.frct.as_ref()
+    }
+    fn endpoint(&self) -> &Endpoint {
+        &self.ep
+    }
 }
 
 /// A flow to a name. Reads and writes move whole messages. Dropping a flow deallocates it.
@@ -75,21 +98,35 @@ impl Flow {
         };
         let side = if g.side == 0 { Side::A } else { Side::B };
         let ep = Endpoint::new(mem, side, own, peer, live)?;
-        let mtu = ep.max_packet().min(g.mtu as usize);
-        Ok(Flow {
-            inner: Arc::new(FlowInner {
-                id: g.flow_id,
-                ep,
-                qos: g.qos,
-                name: g.name,
-                layer: g.layer,
-                mtu,
-                nonblock: AtomicBool::new(false),
-                read_timeout: Mutex::new(None),
-                write_timeout: Mutex::new(None),
-                released: AtomicBool::new(false),
-            }),
-        })
+        let packet_mtu = ep.max_packet().min(g.mtu as usize);
+        let (reliable, mtu) = if frct::wants_frct(&g.qos) {
+            let cfg = frct::config_for(&g.qos, packet_mtu);
+            (Some(Reliable::new(cfg)), frct::MAX_MESSAGE)
+        } else {
+            (None, packet_mtu)
+        };
+        let has_frct = reliable.is_some();
+        let inner = Arc::new(FlowInner {
+            id: g.flow_id,
+            ep,
+            qos: g.qos,
+            name: g.name,
+            layer: g.layer,
+            mtu,
+            nonblock: AtomicBool::new(false),
+            read_timeout: Mutex::new(None),
+            write_timeout: Mutex::new(None),
+            released: AtomicBool::new(false),
+            frct: reliable,
+            partial: Mutex::new(Partial::default()),
+            has_partial: AtomicBool::new(false),
+            linger: Mutex::new(frct::DEFAULT_LINGER),
+        });
+        if has_frct {
+            let weak: std::sync::Weak<dyn Timed> = Arc::downgrade(&inner) as _;
+            frct::register(weak);
+        }
+        Ok(Flow { inner })
     }
 
     pub fn id(&self) -> FlowId {
@@ -111,9 +148,32 @@ impl Flow {
         &self.inner.layer
     }
 
-    /// Largest message this flow carries.
+    /// Largest message this flow carries. Flows with FRCT (any QoS but `raw`) fragment
+    /// messages to fit the layer, up to [`frct::MAX_MESSAGE`](crate::MAX_MESSAGE) bytes.
     pub fn mtu(&self) -> usize {
         self.inner.mtu
+    }
+
+    /// Whether FRCT runs on this flow (its QoS asks for in-order delivery).
+    pub fn has_frct(&self) -> bool {
+        self.inner.frct.is_some()
+    }
+
+    /// FRCT counters of this flow (None for `raw` flows).
+    pub fn frct_stats(&self) -> Option<crate::FrctStats> {
+        self.inner.frct.as_ref().map(|r| {
+            let (c, malformed) = r.stats();
+            crate::FrctStats {
+                counters: c,
+                malformed,
+            }
+        })
+    }
+
+    /// How long closing a reliable flow waits, at most, for its data to be acknowledged
+    /// (default 10 s; it returns as soon as everything is acknowledged or the peer is gone).
+    pub fn set_linger(&self, t: Duration) {
+        *self.inner.linger.lock().unwrap_or_else(|e| e.into_inner()) = t;
     }
 
     /// In non-blocking mode, reads and writes return [`Error::WouldBlock`] instead of waiting.
@@ -148,17 +208,96 @@ impl Flow {
         t.map(|d| Instant::now() + d)
     }
 
-    /// Read one message into `buf`; returns its length.
+    /// Read one message into `buf`; returns its length. If `buf` is too small the message
+    /// stays queued and [`Error::BufferTooSmall`] says how much room it needs (or read it in
+    /// pieces with [`Flow::read_part`]).
     pub fn read(&self, buf: &mut [u8]) -> Result<usize, Error> {
         let i = &self.inner;
-        if i.nonblock.load(Ordering::Relaxed) {
-            return Ok(i.ep.try_read(buf)?);
+        if i.has_partial.load(Ordering::Acquire) {
+            let mut p = i.partial_lock();
+            if !p.msg.is_empty() {
+                let left = p.msg.len() - p.off;
+                if left > buf.len() {
+                    return Err(Error::BufferTooSmall { needed: left });
+                }
+                buf[..left].copy_from_slice(&p.msg[p.off..]);
+                i.clear_partial(&mut p);
+                return Ok(left);
+            }
         }
-        Ok(i.ep.read(buf, Self::deadline(&i.read_timeout))?)
+        match &i.frct {
+            None => {
+                if i.nonblock.load(Ordering::Relaxed) {
+                    return Ok(i.ep.try_read(buf)?);
+                }
+                Ok(i.ep.read(buf, Self::deadline(&i.read_timeout))?)
+            }
+            Some(_) => {
+                let msg = i.next_message()?;
+                if msg.len() > buf.len() {
+                    let needed = msg.len();
+                    i.keep_partial(msg, 0);
+                    return Err(Error::BufferTooSmall { needed });
+                }
+                buf[..msg.len()].copy_from_slice(&msg);
+                Ok(msg.len())
+            }
+        }
+    }
+
+    /// Read the next piece of a message: up to `buf.len()` bytes of the message being read
+    /// (or of the next one). Returns the bytes copied and whether that ended the message.
+    pub fn read_part(&self, buf: &mut [u8]) -> Result<(usize, bool), Error> {
+        let i = &self.inner;
+        let mut p = i.partial_lock();
+        if p.msg.is_empty() {
+            drop(p);
+            let msg = i.next_message()?;
+            p = i.partial_lock();
+            p.msg = msg;
+            p.off = 0;
+        }
+        let n = (p.msg.len() - p.off).min(buf.len());
+        buf[..n].copy_from_slice(&p.msg[p.off..p.off + n]);
+        p.off += n;
+        let end = p.off == p.msg.len();
+        if end {
+            i.clear_partial(&mut p);
+        } else {
+            i.has_partial.store(true, Ordering::Release);
+        }
+        Ok((n, end))
+    }
+
+    /// Read as a byte stream, ignoring message boundaries: wait (as [`Flow::read`] does) for
+    /// data, then fill `buf` with what is queued without waiting again. Returns the bytes
+    /// read; a message that does not fit is continued by the next call.
+    pub fn read_stream(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let mut n = 0;
+        while n < buf.len() {
+            let r = if n == 0 {
+                self.read_part(&mut buf[n..])
+            } else {
+                let i = &self.inner;
+                let avail = i.has_partial.load(Ordering::Acquire) || i.message_ready();
+                if !avail {
+                    break;
+                }
+                self.read_part(&mut buf[n..])
+            };
+            match r {
+                Ok((k, _)) => n += k,
+                // What was read is returned; the error comes again with the next call.
+                Err(_) if n > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
     }
 
     /// Write `buf` as one message; returns its length. A full flow is backpressure: a
-    /// blocking write waits for room, a non-blocking one returns [`Error::WouldBlock`].
+    /// blocking write waits for room (or for the peer's window to open), a non-blocking one
+    /// returns [`Error::WouldBlock`].
     pub fn write(&self, buf: &[u8]) -> Result<usize, Error> {
         let i = &self.inner;
         if buf.len() > i.mtu {
@@ -167,17 +306,21 @@ impl Flow {
                 max: i.mtu,
             });
         }
-        if i.nonblock.load(Ordering::Relaxed) {
-            i.ep.try_write(buf)?;
-        } else {
-            i.ep.write(buf, Self::deadline(&i.write_timeout))?;
+        let nonblock = i.nonblock.load(Ordering::Relaxed);
+        match &i.frct {
+            None if nonblock => i.ep.try_write(buf)?,
+            None => i.ep.write(buf, Self::deadline(&i.write_timeout))?,
+            Some(_) if buf.is_empty() => {
+                return Err(Error::Frct("FRCT flows carry no empty messages".into()))
+            }
+            Some(r) => r.write(&i.ep, buf, Self::deadline(&i.write_timeout), nonblock)?,
         }
         Ok(buf.len())
     }
 
     /// True once the peer is gone (deallocated, exited, or the layer lost the flow).
     pub fn is_down(&self) -> bool {
-        self.inner.ep.is_down()
+        self.inner.ep.is_down() || self.inner.frct.as_ref().is_some_and(|r| r.failed())
     }
 
     /// Deallocate the flow now and report whether the IRMd agreed.
@@ -187,9 +330,60 @@ impl Flow {
 }
 
 impl FlowInner {
+    fn partial_lock(&self) -> std::sync::MutexGuard<'_, Partial> {
+        self.partial.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn keep_partial(&self, msg: Vec<u8>, off: usize) {
+        let mut p = self.partial_lock();
+        p.msg = msg;
+        p.off = off;
+        self.has_partial.store(true, Ordering::Release);
+    }
+
+    fn clear_partial(&self, p: &mut Partial) {
+        p.msg = Vec::new();
+        p.off = 0;
+        self.has_partial.store(false, Ordering::Release);
+    }
+
+    /// The next whole message, as the flow's blocking mode and timeout say.
+    fn next_message(&self) -> Result<Vec<u8>, Error> {
+        let nonblock = self.nonblock.load(Ordering::Relaxed);
+        let deadline = Flow::deadline(&self.read_timeout);
+        match &self.frct {
+            Some(r) => r.read(&self.ep, deadline, nonblock),
+            None => {
+                let mut buf = vec![0u8; self.mtu];
+                let n = if nonblock {
+                    self.ep.try_read(&mut buf)?
+                } else {
+                    self.ep.read(&mut buf, deadline)?
+                };
+                buf.truncate(n);
+                Ok(buf)
+            }
+        }
+    }
+
+    /// A whole message can be read without waiting.
+    pub(crate) fn message_ready(&self) -> bool {
+        if self.has_partial.load(Ordering::Acquire) {
+            return true;
+        }
+        match &self.frct {
+            Some(r) => r.poll_readable(&self.ep),
+            None => self.ep.rx_ready(),
+        }
+    }
+
     fn release(&self) -> Result<(), Error> {
         if self.released.swap(true, Ordering::SeqCst) {
             return Ok(());
+        }
+        if let Some(r) = &self.frct {
+            let linger = *self.linger.lock().unwrap_or_else(|e| e.into_inner());
+            r.close(&self.ep, linger);
         }
         match Irm::connect()?.call_ok(&IrmReq::FlowDealloc { flow_id: self.id }) {
             // The peer or the layer already took it down: the flow is gone either way.

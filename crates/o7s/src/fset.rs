@@ -177,6 +177,10 @@ impl FlowSet {
                 return Err(std::io::Error::from(e).into());
             }
         }
+        if let (false, Some(r)) = (self.members.contains_key(&id), &flow.inner.frct) {
+            r.watchers
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         self.members.insert(
             id,
             Member {
@@ -191,6 +195,10 @@ impl FlowSet {
     /// Stop watching `flow`.
     pub fn remove(&mut self, flow: &Flow) {
         if self.members.remove(&flow.id()).is_some() {
+            if let Some(r) = &flow.inner.frct {
+                r.watchers
+                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
             let ep = &flow.inner.ep;
             let _ = epoll::delete(&self.epoll, ep.wait_fd());
             let _ = epoll::delete(&self.epoll, ep.live_fd());
@@ -214,15 +222,18 @@ impl FlowSet {
                 gone.push(id);
                 continue;
             };
-            if f.ep.rx_ready() {
+            if f.message_ready() {
                 out.push(Event::Packet(id));
-            } else if !m.down_reported && f.ep.is_down() {
+            } else if !m.down_reported
+                && (f.ep.is_down() || f.frct.as_ref().is_some_and(|r| r.failed()))
+            {
                 // Level-triggered: stop watching the dead liveness socket, or wait would spin.
                 let _ = epoll::delete(&self.epoll, f.ep.live_fd());
                 m.down_reported = true;
                 out.push(Event::Down(id));
             }
-            if m.want_write && f.ep.tx_space(1) {
+            let room = f.ep.tx_space(1) && f.frct.as_ref().is_none_or(|r| r.poll_writable());
+            if m.want_write && room {
                 out.push(Event::Writable(id));
             }
         }
@@ -246,10 +257,15 @@ impl FlowSet {
             }
             // Announce sleep on every flow; one that already has work cancels the sleep.
             let mut busy = false;
+            // FRCT flows wait for acks (window updates) on the receive side, not for ring room.
             let flows: Vec<(Arc<FlowInner>, bool)> = self
                 .members
                 .values()
-                .filter_map(|m| m.flow.upgrade().map(|f| (f, m.want_write)))
+                .filter_map(|m| {
+                    m.flow
+                        .upgrade()
+                        .map(|f| (f.clone(), m.want_write && f.frct.is_none()))
+                })
                 .collect();
             for (f, ww) in &flows {
                 if !f.ep.arm(true, ww.then_some(1)) {

@@ -25,6 +25,7 @@ pub mod ctrl;
 pub mod dlog;
 mod error;
 mod flow;
+mod frct;
 mod fset;
 pub mod rundir;
 
@@ -32,5 +33,16 @@ pub use client::Irm;
 pub use ctrl::msg::IrmError;
 pub use error::Error;
 pub use flow::{Flow, FlowId};
+pub use frct::{DEFAULT_LINGER, MAX_MESSAGE};
 pub use fset::{Event, FlowSet, PendingId};
+pub use o7s_proto::frct::FrctCounters;
 pub use o7s_proto::{QosCube, QosSpec};
+
+/// FRCT statistics of a flow ([`Flow::frct_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrctStats {
+    /// The state machine's counters: retransmissions, RTT estimate, RTO, window, ...
+    pub counters: FrctCounters,
+    /// Packets from the peer that did not decode (dropped).
+    pub malformed: u64,
+}

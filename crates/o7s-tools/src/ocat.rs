@@ -1,0 +1,257 @@
+//! `ocat`: copy a byte stream over a flow, like netcat. `ocat -n NAME [FILE]` sends FILE (or
+//! standard input); `ocat -l [-o FILE]` accepts one flow and writes what arrives to FILE (or
+//! standard output).
+//!
+//! Each message starts with one byte: `D` (data follows) or `E` (end of the stream, with the
+//! total byte count as 8 bytes little-endian). The receiver thus tells a complete stream
+//! from a flow that went down half-way, and exits 0 only for the former.
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use o7s::{Error, Flow, QosCube};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+const DATA: u8 = b'D';
+const END: u8 = b'E';
+
+#[derive(Parser, Debug, Clone, PartialEq)]
+#[command(
+    name = "ocat",
+    version,
+    about = "Copy a byte stream over a flow to a name (server: ocat -l)"
+)]
+pub struct Args {
+    /// Run as the server: accept one flow and write what arrives to -o FILE or stdout.
+    #[arg(short = 'l', long = "listen", conflicts_with_all = ["name", "input"])]
+    pub listen: bool,
+    /// Name of the ocat server.
+    #[arg(
+        short = 'n',
+        long = "name",
+        required_unless_present = "listen",
+        value_name = "NAME"
+    )]
+    pub name: Option<String>,
+    /// Server: write the stream to FILE instead of stdout.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        requires = "listen",
+        conflicts_with = "name"
+    )]
+    pub output: Option<PathBuf>,
+    /// Client: send FILE instead of stdin.
+    #[arg(value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// QoS cube of the flow. Only `data` retransmits what the layer loses.
+    #[arg(long = "qos", value_name = "CUBE", default_value = "data")]
+    pub qos: QosCube,
+    /// Bytes per message.
+    #[arg(short = 's', long = "size", value_name = "BYTES", default_value_t = 65_536,
+          value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    pub size: u32,
+    /// Print nothing but errors.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// At the end (or on failure), print the flow's FRCT counters to stderr.
+    #[arg(long = "stats")]
+    pub stats: bool,
+}
+
+/// Run `ocat` with these arguments (including the program name); returns the exit code.
+pub fn main<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    crate::run_tool(
+        "ocat",
+        args,
+        |a: &Args| {
+            if a.listen {
+                server(a)
+            } else {
+                client(a)
+            }
+        },
+    )
+}
+
+fn rate(bytes: u64, secs: f64) -> String {
+    if secs <= 0.0 {
+        return "-".into();
+    }
+    format!("{:.1} Mb/s", bytes as f64 * 8.0 / secs / 1e6)
+}
+
+/// One line of the flow's FRCT counters, if it runs FRCT.
+fn stats_line(flow: &Flow) -> Option<String> {
+    let s = flow.frct_stats()?;
+    let c = s.counters;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    Some(format!(
+        "retransmissions {} (fast {}), rtt samples {}, srtt {:.3} ms, mdev {:.3} ms, \
+         rto {:.3} ms, duplicates {}, out of window {}, rendez-vous sent {} received {}, \
+         window {}, in flight {}, malformed {}",
+        c.retransmissions,
+        c.fast_retransmissions,
+        c.rtt_estimates,
+        ms(c.srtt),
+        ms(c.mdev),
+        ms(c.rto),
+        c.duplicates,
+        c.out_of_window,
+        c.rendezvous_sent,
+        c.rendezvous_received,
+        c.window,
+        c.in_flight,
+        s.malformed,
+    ))
+}
+
+fn print_stats(a: &Args, flow: &Flow, when: &str) {
+    if a.stats {
+        if let Some(l) = stats_line(flow) {
+            eprintln!("ocat: frct {when}: {l}");
+        }
+    }
+}
+
+fn client(a: &Args) -> anyhow::Result<i32> {
+    let name = a.name.clone().unwrap_or_default();
+    let mut input: Box<dyn Read> = match &a.input {
+        Some(p) => Box::new(
+            std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?,
+        ),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let size = a.size as usize;
+    let flow = match crate::client_flow("ocat", &name, a.qos.spec(), size + 1) {
+        Ok(f) => f,
+        Err(code) => return Ok(code),
+    };
+    let t = Instant::now();
+    let mut buf = vec![0u8; size + 1];
+    buf[0] = DATA;
+    let mut total = 0u64;
+    loop {
+        let n = match input.read(&mut buf[1..]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).context("cannot read the input"),
+        };
+        if let Err(e) = flow.write(&buf[..=n]) {
+            print_stats(a, &flow, "at the failure");
+            return Err(e)
+                .with_context(|| format!("cannot send to \"{name}\" after {total} bytes"));
+        }
+        total += n as u64;
+    }
+    let mut end = [0u8; 9];
+    end[0] = END;
+    end[1..].copy_from_slice(&total.to_le_bytes());
+    if let Err(e) = flow.write(&end) {
+        print_stats(a, &flow, "at the failure");
+        return Err(e).with_context(|| format!("cannot send the end of the stream to \"{name}\""));
+    }
+    let written = t.elapsed();
+    print_stats(a, &flow, "before closing");
+    // Closing lingers until the peer has acknowledged everything (reliable flows).
+    flow.dealloc()
+        .with_context(|| format!("closing the flow to \"{name}\""))?;
+    if !a.quiet {
+        let s = t.elapsed().as_secs_f64();
+        eprintln!(
+            "ocat: sent {total} bytes in {s:.3} s ({}; the last write returned after {:.3} s)",
+            rate(total, s),
+            written.as_secs_f64()
+        );
+    }
+    Ok(0)
+}
+
+fn server(a: &Args) -> anyhow::Result<i32> {
+    let mut out: Box<dyn Write> = match &a.output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let flow = crate::accept_next().context("cannot accept a flow")?;
+    let t = Instant::now();
+    let mut buf = vec![0u8; flow.mtu().min(1 << 21)];
+    let mut total = 0u64;
+    loop {
+        let n = match read_one(&flow, &mut buf) {
+            Ok(n) => n,
+            Err(Error::FlowDown) => {
+                out.flush().ok();
+                print_stats(a, &flow, "at the failure");
+                bail!("the flow went down before the end of the stream ({total} bytes received)");
+            }
+            Err(e) => bail!("cannot read from the flow: {e}"),
+        };
+        match buf.first() {
+            Some(&DATA) => {
+                out.write_all(&buf[1..n])
+                    .context("cannot write the output")?;
+                total += (n - 1) as u64;
+            }
+            Some(&END) if n == 9 => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&buf[1..9]);
+                let sent = u64::from_le_bytes(b);
+                out.flush().context("cannot write the output")?;
+                print_stats(a, &flow, "at the end");
+                if sent != total {
+                    bail!("the sender sent {sent} bytes but {total} arrived");
+                }
+                if !a.quiet {
+                    let s = t.elapsed().as_secs_f64();
+                    eprintln!(
+                        "ocat: received {total} bytes in {s:.3} s ({})",
+                        rate(total, s)
+                    );
+                }
+                return Ok(0);
+            }
+            _ => bail!("not an ocat stream (message of {n} bytes with a bad type byte)"),
+        }
+    }
+}
+
+/// Read one message, growing `buf` if it is larger.
+fn read_one(flow: &Flow, buf: &mut Vec<u8>) -> Result<usize, Error> {
+    loop {
+        match flow.read(buf) {
+            Err(Error::BufferTooSmall { needed }) => buf.resize(needed, 0),
+            Ok(0) => continue,
+            r => return r,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args() {
+        let a = Args::try_parse_from(["ocat", "-n", "x", "f.bin"]).expect("client");
+        assert_eq!(a.name.as_deref(), Some("x"));
+        assert_eq!(a.qos, QosCube::Data);
+        assert_eq!(a.size, 65_536);
+        let a = Args::try_parse_from(["ocat", "-l", "-o", "out"]).expect("server");
+        assert!(a.listen);
+        assert!(
+            Args::try_parse_from(["ocat"]).is_err(),
+            "client needs a name"
+        );
+        assert!(Args::try_parse_from(["ocat", "-n", "x", "-o", "y"]).is_err());
+        assert!(Args::try_parse_from(["ocat", "-n", "x", "-s", "0"]).is_err());
+    }
+}

@@ -12,7 +12,8 @@
 //! Semantics follow the prototype (`src/lib/frct.c`): 32-bit sequence numbers, cumulative
 //! acks naming the next sequence number expected, a right window edge of which 24 bits travel,
 //! a data-run flag (DRF) that starts a new run at a receiver that has been inactive, and a
-//! rendez-vous (RDVS) every 100 ms, for at most 1 s, while the sender's window is closed.
+//! rendez-vous (RDVS) every 100 ms while the sender's window is closed (the prototype stops
+//! after 1 s; here they go on every second after that, see below).
 //!
 //! Where this differs from the prototype (the bytes on the wire are the same):
 //! - The initial sequence number is the caller's ([`FrctConfig::initial_seqno`]), and a sender
@@ -23,9 +24,14 @@
 //!   read point plus the reorder queue size, where the read point moves when a packet leaves
 //!   the reorder queue: into the reassembly buffer, or as the one complete message held for
 //!   the application. A window update goes out once the edge has moved by half the queue.
-//! - RTT samples follow Karn: an ack yields a sample only when every packet it covers went
-//!   out exactly once (the prototype times one probe packet at a time). The back-off is
-//!   undone when an ack shows progress; the RTO is bounded by `rto_min` and `rto_max`.
+//! - RTT samples follow Karn per packet: an ack yields a sample from the newest packet it
+//!   covers when that packet went out exactly once and after every retransmission the ack
+//!   covers (the prototype times one probe packet at a time). The back-off is undone when an
+//!   ack shows progress; the RTO is bounded by `rto_min` and `rto_max`, and a packet waits
+//!   RTO + `ack_delay` for its ack, since the peer may hold the ack back that long.
+//! - Rendez-vous never stop while the window is closed: after `max_rdv` they slow to one per
+//!   `max_rdv`. Whether a silent peer is dead is the layer's call (its peer timeout); a slow
+//!   reader must not leave a sender stuck when one window update is lost.
 //! - Three duplicate pure acks trigger a fast retransmission of the oldest packet.
 //! - Unreliable in-order flows hold out-of-order packets for up to `max_gap`, then skip the
 //!   gap; the prototype delivers them as they come. A rendez-vous stands for a packet at the
@@ -148,7 +154,8 @@ pub enum FrctError {
     /// The peer's receive window is full; try again after a window update.
     #[error("flow control window closed")]
     WindowClosed,
-    /// The window stayed closed, rendez-vous unanswered, for longer than `max_rdv`.
+    /// The window stayed closed, rendez-vous unanswered, for longer than `max_rdv`. Not a
+    /// failure: rendez-vous go on (every `max_rdv`) and the window may still open.
     #[error("peer did not open the window")]
     PeerUnresponsive,
     /// A packet stayed unacknowledged for longer than `r`; the flow is dead.
@@ -242,6 +249,8 @@ struct Segment {
     /// [`HEADER_LEN`] bytes of room for the header, then the payload.
     buf: Vec<u8>,
     first_tx: Option<Instant>,
+    /// When it last went out (first transmission or retransmission).
+    last_tx: Option<Instant>,
     tx_count: u32,
 }
 
@@ -562,6 +571,7 @@ impl Frcti {
             flags,
             buf,
             first_tx: None,
+            last_tx: None,
             tx_count: 0,
         });
         self.snd_bytes += payload.len();
@@ -630,10 +640,8 @@ impl Frcti {
         }
         // Rendez-vous while the window is closed (the one due at `next` goes out even if
         // the caller comes late, as poll_timeout announced it).
-        if let (Some(closed), Some(last)) = (self.window_closed_at, self.last_rdv) {
-            let next = last + self.cfg.rdv_interval;
-            let within = next.saturating_duration_since(closed) <= self.cfg.max_rdv;
-            if within && now >= next {
+        if let Some(next) = self.next_rdv() {
+            if now >= next {
                 self.last_rdv = Some(now);
                 self.counters.rendezvous_sent += 1;
                 let mut out = vec![0u8; HEADER_LEN];
@@ -671,15 +679,36 @@ impl Frcti {
             Self::put_header(&repr, &mut seg.buf);
             return seg.buf;
         }
-        let rto = self.rtt.rto();
+        let rto = self.rtx_timeout();
         let seg = &mut self.snd_buf[i];
         seg.first_tx = Some(now);
+        seg.last_tx = Some(now);
         seg.tx_count = 1;
         let mut out = seg.buf.clone();
         self.rtx.push(Reverse((now + rto, seqno, 1)));
         self.snd_sent += 1;
         Self::put_header(&repr, &mut out);
         out
+    }
+
+    /// How long a packet waits for its ack: the RTO plus the peer's ack delay, which holds
+    /// back the ack of the last packet of a burst (as QUIC's PTO adds `max_ack_delay`).
+    fn rtx_timeout(&self) -> Duration {
+        self.rtt.rto().saturating_add(self.cfg.ack_delay)
+    }
+
+    /// When the next rendez-vous is due while the window is closed: every `rdv_interval`
+    /// for `max_rdv`, then every `max_rdv` for as long as it stays closed. The prototype
+    /// gives up after `max_rdv`; here a silent peer is the layer's to judge (peer timeout),
+    /// and a slow reader must not leave the window closed for good when an update is lost.
+    fn next_rdv(&self) -> Option<Instant> {
+        let (closed, last) = (self.window_closed_at?, self.last_rdv?);
+        let iv = if last.saturating_duration_since(closed) < self.cfg.max_rdv {
+            self.cfg.rdv_interval
+        } else {
+            self.cfg.max_rdv.max(self.cfg.rdv_interval)
+        };
+        Some(last + iv)
     }
 
     /// A retransmission due at `now` (fast, or on its timer), if any.
@@ -712,9 +741,10 @@ impl Frcti {
             }
             i
         };
-        let rto = self.rtt.rto();
+        let rto = self.rtx_timeout();
         let seg = &mut self.snd_buf[i];
         seg.tx_count += 1;
+        seg.last_tx = Some(now);
         let (flags, seqno, tx_count) = (seg.flags, seg.seqno, seg.tx_count);
         self.rtx.push(Reverse((now + rto, seqno, tx_count)));
         self.purge_rtx();
@@ -846,16 +876,22 @@ impl Frcti {
             return;
         }
         self.dup_acks = 0;
-        // Karn: sample only when every packet this ack covers went out exactly once, so the
-        // ack answers the newest of them and no hole held it back.
+        // Karn, per packet: sample from the newest packet this ack covers if it went out
+        // exactly once and after every retransmission the ack also covers, so the ack
+        // answers that packet and no hole filled later held it back. (Requiring every
+        // covered packet to have gone out once starves the estimator under steady loss.)
         let mut once = true;
         let mut newest_tx = None;
+        let mut last_rtx: Option<Instant> = None;
         while let Some(s) = self.snd_buf.front() {
             if !before(s.seqno, ackno) {
                 break;
             }
-            once &= s.tx_count == 1;
+            once = s.tx_count == 1;
             newest_tx = s.first_tx;
+            if s.tx_count > 1 {
+                last_rtx = last_rtx.max(s.last_tx);
+            }
             self.snd_bytes -= s.payload_len();
             self.snd_buf.pop_front();
             self.snd_sent = self.snd_sent.saturating_sub(1);
@@ -863,7 +899,11 @@ impl Frcti {
         self.snd_lwe = ackno;
         self.purge_rtx();
         self.rtt.reset_back_off();
-        if let (true, Some(t)) = (once, newest_tx) {
+        let after_rtx = match (newest_tx, last_rtx) {
+            (Some(t), Some(r)) => t >= r,
+            _ => true,
+        };
+        if let (true, true, Some(t)) = (once, after_rtx, newest_tx) {
             self.rtt.sample(now.saturating_duration_since(t));
             self.counters.rtt_estimates += 1;
         }
@@ -1082,12 +1122,7 @@ impl Frcti {
         if self.failed != Some(FrctError::RetransmitTimeout) {
             take(self.rtx.peek().map(|&Reverse((at, ..))| at));
             take(self.ack_due);
-            if let (Some(closed), Some(last)) = (self.window_closed_at, self.last_rdv) {
-                let next = last + self.cfg.rdv_interval;
-                if next.saturating_duration_since(closed) <= self.cfg.max_rdv {
-                    take(Some(next));
-                }
-            }
+            take(self.next_rdv());
         }
         take(self.gap_deadline());
         t

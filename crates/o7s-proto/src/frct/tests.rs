@@ -423,7 +423,11 @@ fn first_packet_lost_is_recovered() {
     b.handle_packet(&second, t).expect("ok");
     assert_eq!(b.recv(), None, "no run yet: dropped");
     let rto = a.poll_timeout().expect("rtx timer");
-    assert_eq!(rto - t, Duration::from_secs(1));
+    // The initial RTO plus the peer's ack delay.
+    assert_eq!(
+        rto - t,
+        Duration::from_secs(1) + FrctConfig::default().ack_delay
+    );
     a.handle_timeout(rto);
     let r1 = a.poll_transmit(rto).expect("retransmission");
     assert!(hdr(&r1).flags.contains(FrctFlags::DRF));
@@ -492,6 +496,43 @@ fn peer_unresponsive_after_max_rdv() {
         a.send(b"b", t + MAX_RDV + MS),
         Err(FrctError::PeerUnresponsive)
     );
+}
+
+#[test]
+fn rendezvous_go_on_while_the_window_stays_closed() {
+    let t = Instant::now();
+    let mut a = Frcti::new(
+        FrctConfig {
+            start_window: 1,
+            ..FrctConfig::default()
+        },
+        t,
+    );
+    a.send(b"a", t).expect("open");
+    while a.poll_transmit(t).is_some() {}
+    assert_eq!(a.send(b"b", t), Err(FrctError::WindowClosed));
+    // Drive the timers for a minute: probes every 100 ms for a second, then every second.
+    let mut now = t;
+    let mut probes = Vec::new();
+    while now < t + Duration::from_secs(60) {
+        let Some(next) = a.poll_timeout() else { break };
+        now = next;
+        a.handle_timeout(now);
+        while let Some(p) = a.poll_transmit(now) {
+            if hdr(&p).flags.contains(FrctFlags::RDVS) {
+                probes.push(now - t);
+            }
+        }
+    }
+    let early = probes.iter().filter(|d| **d <= MAX_RDV).count();
+    assert!((9..=11).contains(&early), "{probes:?}");
+    assert!(
+        probes.len() > early + 50,
+        "probing goes on: {}",
+        probes.len()
+    );
+    let gaps: Vec<_> = probes.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.iter().skip(early).all(|g| *g >= MAX_RDV), "{gaps:?}");
 }
 
 #[test]

@@ -19,11 +19,30 @@
 //! - [`eth_mgmt`]: the management messages of both Ethernet shims (flow request / reply,
 //!   name query request / reply).
 //! - [`udp`]: the UDP shim's 4-byte endpoint id header and its management messages.
+//!
+//! The unicast layer (tabled in `docs/wire-unicast.md`):
+//!
+//! - [`dt`]: the data transfer PCI in front of every packet a unicast IPCP forwards.
+//! - [`fa`]: the flow allocator's messages (flow request, reply, update) on endpoint 0.
+//! - [`lsu`]: link-state updates, flooded over management flows.
+//! - [`dht`]: the directory's Kademlia messages (protobuf) on endpoint 1.
+//! - [`enroll`]: enrollment request, response and ack (protobuf); the response carries the
+//!   layer configuration of [`ipcp_config`].
+//! - [`cep`]: the connection establishment message exchanged on every new connection of a
+//!   component (protobuf).
 
+pub mod cep;
+pub mod dht;
 pub mod dns;
+pub mod dt;
+pub mod enroll;
 pub mod eth;
 pub mod eth_mgmt;
+pub mod fa;
 pub mod frct;
+pub mod ipcp_config;
+pub mod lsu;
+mod pb;
 pub mod udp;
 
 /// Why bytes did not decode, or a value could not be encoded.
@@ -51,6 +70,19 @@ pub enum WireError {
     /// `emit` was given a buffer smaller than `buffer_len()`.
     #[error("buffer too small: need {need} bytes, have {have}")]
     BufferTooSmall { need: usize, have: usize },
+    /// A value the format does not define or cannot carry: an address wider than the
+    /// layer's address size, an unknown policy or type number, the invalid address 0.
+    #[error("bad {field}: {value}")]
+    BadValue { field: &'static str, value: u64 },
+    /// A protobuf message lacks a field the prototype's schema marks `required` (or that its
+    /// code or type makes necessary).
+    #[error("missing field {0}")]
+    MissingField(&'static str),
+    /// Bytes that are not a protobuf encoding of the expected message: a varint or length
+    /// running past the end, a wire type that does not match the field, a string that is
+    /// not UTF-8.
+    #[error("malformed protobuf message")]
+    Protobuf,
 }
 
 /// Result of the wire codecs.

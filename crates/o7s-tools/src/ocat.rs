@@ -245,6 +245,9 @@ mod tests {
         assert_eq!(a.name.as_deref(), Some("x"));
         assert_eq!(a.qos, QosCube::Data);
         assert_eq!(a.size, 65_536);
+        assert!(!a.stats);
+        let a = Args::try_parse_from(["ocat", "-l", "--stats"]).expect("stats");
+        assert!(a.stats);
         let a = Args::try_parse_from(["ocat", "-l", "-o", "out"]).expect("server");
         assert!(a.listen);
         assert!(

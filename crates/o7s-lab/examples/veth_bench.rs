@@ -1,14 +1,21 @@
 //! Round-trip time and throughput across one veth pair between two network namespaces, in
-//! one run: o7s over eth-dix and over udp4 beside Linux ping, a UDP ping-pong and iperf3.
+//! one run: o7s over eth-dix and over udp4 beside Linux ping, a UDP ping-pong and iperf3;
+//! then the goodput of reliable `data` flows (FRCT; `ocat` of 200 MB) over eth-dix and udp4
+//! beside `iperf3` TCP, without loss and with 1 % of the frames dropped in each direction.
 //! Needs root and release binaries:
 //!
 //! ```text
 //! cargo build --release --workspace
-//! O7S_BIN_DIR=target/release cargo run --release -p o7s-lab --example veth_bench
+//! O7S_BIN_DIR=$PWD/target/release cargo run --release -p o7s-lab --example veth_bench
 //! ```
+//!
+//! (`O7S_BIN_DIR` must name the directory of the release binaries, so with
+//! `CARGO_TARGET_DIR` set, `$CARGO_TARGET_DIR/release`.)
 
 use o7s_lab::{Lab, Topology};
 use serde_json::Value;
+use std::io::{Read, Write};
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
@@ -43,6 +50,172 @@ fn oping(lab: &Lab, name: &str, pings: u32) -> R<Value> {
         "--json",
     ]))?;
     Ok(serde_json::from_str::<Value>(&s)?["rtt_ms"].clone())
+}
+
+/// Bytes `ocat` moves per goodput measurement.
+const BULK: u64 = 200_000_000;
+/// Loss in each direction for the lossy goodput rows, in percent.
+const LOSS: u8 = 1;
+
+/// `iperf3 ARGS` from a to an iperf3 server on b; the parsed JSON summary.
+fn iperf3(lab: &Lab, server: &str, args: &[&str]) -> R<Value> {
+    let mut srv = Kill(vec![lab
+        .node("b")
+        .cmd("iperf3")
+        .args(["-s", "-1", "-B", server])
+        .stdout(Stdio::null())
+        .spawn()?]);
+    std::thread::sleep(Duration::from_millis(300));
+    let v = out(lab
+        .node("a")
+        .cmd("iperf3")
+        .args(["-c", server, "--json"])
+        .args(args))?;
+    if let Some(c) = srv.0.first_mut() {
+        let _ = c.wait();
+    }
+    Ok(serde_json::from_str(&v)?)
+}
+
+/// TCP goodput of `iperf3 -t 3` (what the receiver got), Gb/s, and retransmitted segments.
+fn iperf3_tcp(lab: &Lab, server: &str) -> R<(f64, u64)> {
+    let v = iperf3(lab, server, &["-t", "3"])?;
+    let gbps = v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap_or(0.0)
+        / 1e9;
+    let rtx = v["end"]["sum_sent"]["retransmits"].as_u64().unwrap_or(0);
+    Ok((gbps, rtx))
+}
+
+/// How long one `ocat` transfer may take before it counts as failed.
+const OCAT_LIMIT: Duration = Duration::from_secs(60);
+
+/// What one `ocat` transfer gave.
+struct Bulk {
+    /// Goodput the receiver measured, Gb/s; `None` if the transfer failed.
+    gbps: Option<f64>,
+    /// The sender's FRCT counters, or why it failed.
+    note: String,
+}
+
+/// Wait for `c` at most until `end`; kill it past that.
+fn wait_until(c: &mut Child, end: std::time::Instant) -> R<Option<std::process::ExitStatus>> {
+    loop {
+        if let Some(st) = c.try_wait()? {
+            return Ok(Some(st));
+        }
+        if std::time::Instant::now() >= end {
+            let _ = c.kill();
+            let _ = c.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stderr_of(c: &mut Child) -> String {
+    let mut s = String::new();
+    if let Some(mut e) = c.stderr.take() {
+        let _ = e.read_to_string(&mut s);
+    }
+    s
+}
+
+/// One `ocat` transfer of `file` from a to an `ocat -l` on b bound to `name`: the goodput
+/// the receiver measured (from accepting the flow to the end of the stream) and the
+/// sender's FRCT counters. An allocation that goes unanswered (the shims do not retransmit
+/// flow requests) is tried again; a transfer that fails or takes longer than [`OCAT_LIMIT`]
+/// is reported as such.
+fn ocat(lab: &Lab, name: &str, file: &Path, args: &[&str]) -> R<Bulk> {
+    let (a, b) = (lab.node("a"), lab.node("b"));
+    for attempt in 1..=3 {
+        let mut srv = Kill(vec![b
+            .cmd("ocat")
+            .args(["-l", "-o", "/dev/null", "--stats"])
+            .stderr(Stdio::piped())
+            .spawn()?]);
+        b.irm_ok(&format!("bind process {} name {name}", srv.0[0].id()))?;
+        let t0 = std::time::Instant::now();
+        let mut cli = Kill(vec![a
+            .cmd("ocat")
+            .args(["-n", name, "--stats"])
+            .args(args)
+            .arg(file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?]);
+        let cli_st = wait_until(&mut cli.0[0], t0 + OCAT_LIMIT)?;
+        let cli_text = stderr_of(&mut cli.0[0]);
+        let Some(cli_st) = cli_st else {
+            return Ok(Bulk {
+                gbps: None,
+                note: format!("did not finish within {OCAT_LIMIT:?}"),
+            });
+        };
+        if !cli_st.success() {
+            if cli_text.contains("cannot allocate") && attempt < 3 {
+                continue;
+            }
+            return Ok(Bulk {
+                gbps: None,
+                note: format!(
+                    "failed after {:.1} s: {}",
+                    t0.elapsed().as_secs_f64(),
+                    cli_text.trim().replace('\n', " / ")
+                ),
+            });
+        }
+        let srv_st = wait_until(
+            &mut srv.0[0],
+            std::time::Instant::now() + Duration::from_secs(10),
+        )?;
+        let err = stderr_of(&mut srv.0[0]);
+        if !srv_st.is_some_and(|s| s.success()) {
+            return Ok(Bulk {
+                gbps: None,
+                note: format!("the receiver failed: {}", err.trim()),
+            });
+        }
+        // "ocat: received N bytes in S s (...)"
+        let secs = err
+            .split(" bytes in ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|x| x.parse::<f64>().ok())
+            .ok_or_else(|| format!("ocat -l said: {err}"))?;
+        let stats = cli_text
+            .lines()
+            .find(|l| l.contains("frct before closing"))
+            .map(|l| l.replace("ocat: frct before closing: ", ""))
+            .unwrap_or_default();
+        // The receiver's duplicates: retransmissions that were not needed.
+        let dups = err
+            .lines()
+            .find(|l| l.contains("frct at the end"))
+            .and_then(|l| l.split("duplicates ").nth(1))
+            .and_then(|r| r.split(',').next())
+            .unwrap_or("?");
+        return Ok(Bulk {
+            gbps: Some(BULK as f64 * 8.0 / secs / 1e9),
+            note: format!("{stats}; receiver: {dups} duplicates"),
+        });
+    }
+    unreachable!("the last attempt returns")
+}
+
+fn set_loss(lab: &Lab, da: &str, db: &str, percent: u8) -> R<()> {
+    lab.set_loss("a", da, percent)?;
+    lab.set_loss("b", db, percent)?;
+    Ok(())
+}
+
+fn random_file(path: &Path, len: u64) -> R<()> {
+    let mut src = std::fs::File::open("/dev/urandom")?.take(len);
+    let mut dst = std::io::BufWriter::new(std::fs::File::create(path)?);
+    std::io::copy(&mut src, &mut dst)?;
+    dst.flush()?;
+    Ok(())
 }
 
 fn main() -> R<()> {
@@ -116,7 +289,7 @@ fn main() -> R<()> {
         "ipcp bootstrap type eth-dix name eb layer eth dev {db}"
     ))?;
     let hosts = lab.dir().join("hosts");
-    std::fs::write(&hosts, format!("{ib} srv.udp perf.udp\n"))?;
+    std::fs::write(&hosts, format!("{ib} srv.udp perf.udp cat.udp\n"))?;
     let h = hosts.display();
     a.irm_ok(&format!(
         "ipcp bootstrap type udp4 name ua layer udp ip {ia} hosts {h}"
@@ -144,6 +317,23 @@ fn main() -> R<()> {
             .args(["-n", "perf.eth", "-s", "1400", "-d", "3s", "-f", "--json"]))?;
     }
 
+    // Goodput of reliable flows beside TCP, lossless, then with loss.
+    b.irm_ok("name reg cat.eth layer eth")?;
+    b.irm_ok("name reg cat.udp layer udp")?;
+    let file = lab.dir().join("bulk.bin");
+    random_file(&file, BULK)?;
+    let ibs = ib.to_string();
+    let mut bulk = Vec::new();
+    for percent in [0, LOSS] {
+        set_loss(&lab, &da, &db, percent)?;
+        let tcp = iperf3_tcp(&lab, &ibs)?;
+        let eth = ocat(&lab, "cat.eth", &file, &[])?;
+        let udp = ocat(&lab, "cat.udp", &file, &[])?;
+        let udp1400 = ocat(&lab, "cat.udp", &file, &["-s", "1400"])?;
+        bulk.push((percent, tcp, eth, udp, udp1400));
+    }
+    set_loss(&lab, &da, &db, 0)?;
+
     let udp_pp: Value = serde_json::from_str(&udp_pp)?;
     println!("veth between two namespaces, 64-byte ping-pong ({pings} round trips):");
     println!("  linux ping (ICMP, 2000 x 1 ms): {ping_rtt}");
@@ -164,5 +354,50 @@ fn main() -> R<()> {
     println!("one-way 1400-byte throughput, 3 s:");
     println!("  iperf3 -u -b 0: {iperf_rx:.3} Gb/s received, {iperf_loss:.1}% lost");
     println!("  operf over eth-dix: {}", operf.trim());
+    println!(
+        "goodput of reliable flows ({} MB with ocat, 64 KiB messages unless said; iperf3 TCP 3 s):",
+        BULK / 1_000_000
+    );
+    let show = |g: Option<f64>| g.map_or("failed".to_owned(), |g| format!("{g:.3} Gb/s"));
+    for (percent, tcp, eth, udp, udp1400) in &bulk {
+        println!("  {percent}% loss each way:");
+        println!(
+            "    iperf3 TCP                   {:.3} Gb/s ({} segments retransmitted)",
+            tcp.0, tcp.1
+        );
+        for (n, r) in [
+            ("ocat data over eth-dix", eth),
+            ("ocat data over udp4", udp),
+            ("ocat data over udp4 -s 1400", udp1400),
+        ] {
+            let ratio = r
+                .gbps
+                .map(|g| format!(" ({:.2}x TCP)", g / tcp.0.max(1e-9)))
+                .unwrap_or_default();
+            println!(
+                "    {n:<28} {}{ratio}\n      sender: {}",
+                show(r.gbps),
+                r.note
+            );
+        }
+    }
+    if let [lossless, lossy] = &bulk[..] {
+        println!("  at {LOSS}% loss, share of the lossless goodput:");
+        println!(
+            "    iperf3 TCP {:.0}%",
+            100.0 * lossy.1 .0 / lossless.1 .0.max(1e-9)
+        );
+        for (n, x, y) in [
+            ("eth-dix", &lossless.2, &lossy.2),
+            ("udp4", &lossless.3, &lossy.3),
+            ("udp4 -s 1400", &lossless.4, &lossy.4),
+        ] {
+            let share = match (x.gbps, y.gbps) {
+                (Some(x), Some(y)) => format!("{:.0}%", 100.0 * y / x.max(1e-9)),
+                _ => "-".to_owned(),
+            };
+            println!("    ocat data over {n} {share}");
+        }
+    }
     Ok(())
 }

@@ -1,13 +1,16 @@
 //! `o7s-bench`: local-flow latency and throughput beside a unix socket and UDP on loopback,
-//! measured in one run on the same machine, plus the idle RSS of `irmd` and the local `ipcpd`.
+//! measured in one run on the same machine, plus the idle RSS of `irmd` and the local `ipcpd`;
+//! and the bulk goodput of a local `raw` and `data` (FRCT) flow beside a unix stream socket
+//! and TCP on loopback.
 //!
 //! Run: `cargo run --release -p o7s-tools --bin o7s-bench [-- --json]`.
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use hdrhistogram::Histogram;
-use std::net::UdpSocket;
-use std::os::unix::net::UnixDatagram;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -36,6 +39,12 @@ struct Args {
     /// Internal: serve on this UDP port of 127.0.0.1.
     #[arg(long, hide = true)]
     serve_udp: Option<u16>,
+    /// Internal: count the bytes of one TCP connection on this port of 127.0.0.1.
+    #[arg(long, hide = true)]
+    serve_tcp: Option<u16>,
+    /// Internal: count the bytes of one unix stream connection at this path.
+    #[arg(long, hide = true)]
+    serve_unix_stream: Option<PathBuf>,
     /// Echo UDP datagrams on ADDR:PORT (a baseline server for other hosts).
     #[arg(long, value_name = "ADDR:PORT")]
     udp_echo: Option<std::net::SocketAddr>,
@@ -190,6 +199,102 @@ fn rate(c: &dyn Chan, size: usize, secs: f64, lossy: bool) -> Result<Rate> {
     })
 }
 
+/// Bulk transfer: what the receiver got, over the time until it confirmed it.
+#[derive(Debug, Default, serde::Serialize)]
+struct Goodput {
+    size: usize,
+    bytes: u64,
+    secs: f64,
+    gbps: f64,
+}
+
+impl Goodput {
+    fn new(size: usize, bytes: u64, t: Instant) -> Goodput {
+        let secs = t.elapsed().as_secs_f64();
+        Goodput {
+            size,
+            bytes,
+            secs,
+            gbps: bytes as f64 * 8.0 / secs / 1e9,
+        }
+    }
+}
+
+/// Send `size`-byte messages for `secs`, then wait for the server's count: the goodput of a
+/// flow that loses nothing (for a reliable flow the count comes after the last message).
+fn goodput(c: &dyn Chan, size: usize, secs: f64) -> Result<Goodput> {
+    let mut msg = vec![0u8; size];
+    msg[0] = SINK;
+    let t = Instant::now();
+    let limit = Duration::from_secs_f64(secs);
+    while t.elapsed() < limit {
+        for _ in 0..16 {
+            c.send(&msg)?;
+        }
+    }
+    c.send(&[FINISH])?;
+    let mut buf = [0u8; 64];
+    let n = c.recv(&mut buf)?;
+    if n != 9 || buf[0] != FINISH {
+        bail!("the server's count is {n} bytes long");
+    }
+    let mut count = [0u8; 8];
+    count.copy_from_slice(&buf[1..9]);
+    Ok(Goodput::new(
+        size,
+        u64::from_le_bytes(count) * size as u64,
+        t,
+    ))
+}
+
+/// A byte stream for `secs` in `size`-byte writes; the server answers the end of the stream
+/// with the bytes it read.
+fn stream_goodput<S: Read + Write>(
+    s: &mut S,
+    shutdown: impl FnOnce(&mut S) -> std::io::Result<()>,
+    size: usize,
+    secs: f64,
+) -> Result<Goodput> {
+    let buf = vec![0x5au8; size];
+    let t = Instant::now();
+    let limit = Duration::from_secs_f64(secs);
+    while t.elapsed() < limit {
+        for _ in 0..16 {
+            s.write_all(&buf)?;
+        }
+    }
+    shutdown(s)?;
+    let mut count = [0u8; 8];
+    s.read_exact(&mut count)?;
+    Ok(Goodput::new(size, u64::from_le_bytes(count), t))
+}
+
+/// Count the bytes of one stream until its end, answer with the count.
+fn serve_stream<S: Read + Write>(mut s: S) -> Result<()> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        match s.read(&mut buf)? {
+            0 => break,
+            n => total += n as u64,
+        }
+    }
+    s.write_all(&total.to_le_bytes())?;
+    Ok(())
+}
+
+/// Bulk goodput rows.
+#[derive(Debug, Default, serde::Serialize)]
+struct Bulk {
+    o7s_raw: Goodput,
+    o7s_data: Goodput,
+    unix_stream: Goodput,
+    tcp_loopback: Goodput,
+}
+
+/// Message (or write) size of the bulk transfers.
+const BULK_SIZE: usize = 65_536;
+
 #[derive(Debug, Default, serde::Serialize)]
 struct Row {
     rtt: Rtt,
@@ -296,6 +401,16 @@ fn main() -> Result<()> {
         }
         return Ok(());
     }
+    if let Some(port) = a.serve_tcp {
+        let l = TcpListener::bind(("127.0.0.1", port))?;
+        let (s, _) = l.accept()?;
+        return serve_stream(s);
+    }
+    if let Some(p) = &a.serve_unix_stream {
+        let l = UnixListener::bind(p)?;
+        let (s, _) = l.accept()?;
+        return serve_stream(s);
+    }
     if let Some(port) = a.serve_udp {
         let s = UdpSocket::bind(("127.0.0.1", port))?;
         let mut b = [0u8; 1];
@@ -351,6 +466,11 @@ fn bench(a: &Args, tmp: &Path) -> Result<()> {
     std::env::set_var("O7S_RUNDIR", &rundir);
     let flow = o7s::Flow::alloc("bench", o7s::QosSpec::RAW, Some(Duration::from_secs(10)))?;
     let o7s_row = measure(&flow, a, false)?;
+    let raw_bulk = goodput(&flow, BULK_SIZE.min(flow.mtu()), a.secs)?;
+    drop(flow);
+    // The same with FRCT (`data`: reliable, in order, flow control).
+    let flow = o7s::Flow::alloc("bench", o7s::QosSpec::DATA, Some(Duration::from_secs(10)))?;
+    let data_bulk = goodput(&flow, BULK_SIZE, a.secs)?;
     drop(flow);
 
     // A unix datagram socket between two processes.
@@ -397,9 +517,57 @@ fn bench(a: &Args, tmp: &Path) -> Result<()> {
     udp.set_read_timeout(Some(Duration::from_secs(2)))?;
     let udp_row = measure(&udp, a, true)?;
 
+    // Byte streams: a unix stream socket and TCP on 127.0.0.1, between two processes.
+    let spath = tmp.join("stream.sock");
+    guard.0.push(
+        Command::new(&me)
+            .arg("--serve-unix-stream")
+            .arg(&spath)
+            .spawn()?,
+    );
+    wait_path(&spath)?;
+    let mut us = UnixStream::connect(&spath)?;
+    let unix_bulk = stream_goodput(
+        &mut us,
+        |s| s.shutdown(std::net::Shutdown::Write),
+        BULK_SIZE,
+        a.secs,
+    )?;
+    let port = {
+        let probe = TcpListener::bind("127.0.0.1:0")?;
+        probe.local_addr()?.port()
+    };
+    guard.0.push(
+        Command::new(&me)
+            .arg("--serve-tcp")
+            .arg(port.to_string())
+            .spawn()?,
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut ts = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(_) if Instant::now() < end => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(e).context("connecting to the TCP server"),
+        }
+    };
+    let tcp_bulk = stream_goodput(
+        &mut ts,
+        |s| s.shutdown(std::net::Shutdown::Write),
+        BULK_SIZE,
+        a.secs,
+    )?;
+    let bulk = Bulk {
+        o7s_raw: raw_bulk,
+        o7s_data: data_bulk,
+        unix_stream: unix_bulk,
+        tcp_loopback: tcp_bulk,
+    };
+
     if a.json {
         let j = serde_json::json!({
             "o7s_local": o7s_row, "unix_dgram": unix_row, "udp_loopback": udp_row,
+            "bulk_goodput": bulk,
             "irmd_rss_kib": irmd_rss, "ipcpd_local_rss_kib": ipcp_rss,
         });
         println!("{j}");
@@ -442,6 +610,24 @@ fn bench(a: &Args, tmp: &Path) -> Result<()> {
             println!(
                 "{:<14} p50 {:>7.2}us  p99 {:>7.2}us  avg {:>7.2}us",
                 n, g.p50_us, g.p99_us, g.avg_us
+            );
+        }
+        println!(
+            "\nbulk goodput, {}-byte messages or writes, {} s (bytes the receiver confirmed):",
+            BULK_SIZE, a.secs
+        );
+        for (n, g) in [
+            ("o7s local raw", &bulk.o7s_raw),
+            ("o7s local data", &bulk.o7s_data),
+            ("unix stream", &bulk.unix_stream),
+            ("tcp 127.0.0.1", &bulk.tcp_loopback),
+        ] {
+            println!(
+                "{:<14} {:>8.2} Gb/s  ({:.0} MB in {:.3} s)",
+                n,
+                g.gbps,
+                g.bytes as f64 / 1e6,
+                g.secs
             );
         }
         println!(

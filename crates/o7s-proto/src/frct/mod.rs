@@ -32,7 +32,11 @@
 //! - Rendez-vous never stop while the window is closed: after `max_rdv` they slow to one per
 //!   `max_rdv`. Whether a silent peer is dead is the layer's call (its peer timeout); a slow
 //!   reader must not leave a sender stuck when one window update is lost.
-//! - Three duplicate pure acks trigger a fast retransmission of the oldest packet.
+//! - Three duplicate acks (no data, no new window) trigger a fast retransmission of the
+//!   oldest packet. Only the oldest unacknowledged packet is ever retransmitted: one timer,
+//!   as RFC 6298, and after a partial ack the next hole goes out at once (NewReno); the
+//!   prototype keeps a timer per packet, so every packet behind a hole goes out again.
+//! - A packet that fills a hole is acked at once, not after the ack delay.
 //! - Unreliable in-order flows hold out-of-order packets for up to `max_gap`, then skip the
 //!   gap; the prototype delivers them as they come. A rendez-vous stands for a packet at the
 //!   window edge, so that losing everything up to the edge does not shut the window for
@@ -53,8 +57,7 @@ mod seq;
 mod tests;
 
 use std::borrow::Cow;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::wire::frct::{FrctFlags, FrctPacket, FrctRepr, HEADER_LEN, RWE_MASK};
@@ -98,7 +101,8 @@ pub struct FrctConfig {
     pub initial_rto: Duration,
     /// Lower bound of the RTO (prototype `RTO_MIN`, 250 µs).
     pub rto_min: Duration,
-    /// Upper bound of the RTO after back-off.
+    /// Upper bound of the RTO after back-off (10 s: a flow whose acks keep getting lost keeps
+    /// trying several times within `r`, since only the oldest packet is retransmitted).
     pub rto_max: Duration,
     /// Delay before a pure ack for in-order data (acks for duplicates and gaps go at once).
     pub ack_delay: Duration,
@@ -135,7 +139,7 @@ impl Default for FrctConfig {
             rq_size: 256,
             initial_rto: Duration::from_secs(1),
             rto_min: Duration::from_micros(250),
-            rto_max: Duration::from_secs(60),
+            rto_max: Duration::from_secs(10),
             ack_delay: Duration::from_millis(1),
             mpl: Duration::from_secs(60),
             a: Duration::from_secs(10),
@@ -251,6 +255,8 @@ struct Segment {
     first_tx: Option<Instant>,
     /// When it last went out (first transmission or retransmission).
     last_tx: Option<Instant>,
+    /// When it is due again if still unacknowledged (only the oldest packet's counts).
+    rtx_at: Option<Instant>,
     tx_count: u32,
 }
 
@@ -259,10 +265,6 @@ impl Segment {
         self.buf.len() - HEADER_LEN
     }
 }
-
-/// A retransmission timer: (deadline, sequence number, the segment's `tx_count` when armed).
-/// A timer is stale once its segment is acknowledged or went out again.
-type RtxTimer = Reverse<(Instant, u32, u32)>;
 
 #[derive(Debug)]
 enum Slot {
@@ -286,8 +288,6 @@ pub struct Frcti {
     snd_bytes: usize,
     /// Leading segments of `snd_buf` transmitted at least once.
     snd_sent: usize,
-    /// Retransmission timers, earliest first; the top one is never stale between calls.
-    rtx: BinaryHeap<RtxTimer>,
     snd_act: Option<Instant>,
     rtt: RttEstimator,
     window_closed_at: Option<Instant>,
@@ -325,18 +325,6 @@ pub struct Frcti {
     counters: FrctCounters,
 }
 
-/// Index into `snd_buf` of a live retransmission timer.
-fn live_timer(
-    buf: &VecDeque<Segment>,
-    lwe: u32,
-    sent: usize,
-    seqno: u32,
-    tx_count: u32,
-) -> Option<usize> {
-    let i = seqno.wrapping_sub(lwe) as usize;
-    (i < sent && buf[i].tx_count == tx_count).then_some(i)
-}
-
 impl Frcti {
     /// A new endpoint. Timer settings above [`MAX_TIMER`] are lowered to it, so that no
     /// deadline overflows an `Instant`; `rto_min` and `rdv_interval` are at least
@@ -367,7 +355,6 @@ impl Frcti {
             snd_buf: VecDeque::new(),
             snd_bytes: 0,
             snd_sent: 0,
-            rtx: BinaryHeap::new(),
             snd_act: None,
             rtt,
             window_closed_at: None,
@@ -572,6 +559,7 @@ impl Frcti {
             buf,
             first_tx: None,
             last_tx: None,
+            rtx_at: None,
             tx_count: 0,
         });
         self.snd_bytes += payload.len();
@@ -683,9 +671,9 @@ impl Frcti {
         let seg = &mut self.snd_buf[i];
         seg.first_tx = Some(now);
         seg.last_tx = Some(now);
+        seg.rtx_at = Some(now + rto);
         seg.tx_count = 1;
         let mut out = seg.buf.clone();
-        self.rtx.push(Reverse((now + rto, seqno, 1)));
         self.snd_sent += 1;
         Self::put_header(&repr, &mut out);
         out
@@ -712,68 +700,41 @@ impl Frcti {
     }
 
     /// A retransmission due at `now` (fast, or on its timer), if any.
+    ///
+    /// Only the oldest unacknowledged packet is ever retransmitted, and only when its timer
+    /// expires or three duplicate acks ask for it: the acks are cumulative, so nothing shows
+    /// that a later packet is missing rather than held behind the hole. When the retransmitted
+    /// hole is acked and the ack stops at the next hole (a partial ack), that packet's timer
+    /// has long expired and it goes out at once: one hole repaired per round trip
+    /// (NewReno), instead of every packet after a hole timing out and going out again.
     fn poll_retransmit(&mut self, now: Instant) -> Option<Vec<u8>> {
-        let fast = self.fast_rtx && self.snd_sent > 0;
-        self.fast_rtx = false;
-        let i = if fast {
+        if self.snd_sent == 0 {
+            self.fast_rtx = false;
+            return None;
+        }
+        let fast = std::mem::take(&mut self.fast_rtx);
+        let due = self.snd_buf[0].rtx_at.is_some_and(|t| t <= now);
+        if !fast && !due {
+            return None;
+        }
+        if fast {
             self.counters.fast_retransmissions += 1;
-            0
-        } else {
-            let i = loop {
-                let &Reverse((at, seqno, tx_count)) = self.rtx.peek()?;
-                let live = live_timer(&self.snd_buf, self.snd_lwe, self.snd_sent, seqno, tx_count);
-                match live {
-                    Some(_) if at > now => return None,
-                    Some(i) => {
-                        self.rtx.pop();
-                        break i;
-                    }
-                    // Not expected (purge_rtx keeps the top live), but harmless.
-                    None => {
-                        self.rtx.pop();
-                    }
-                }
-            };
-            if i == 0 {
-                // Timeout of the oldest packet: back off (RFC 6298 5.5). Each packet keeps
-                // its own timer, as in the prototype's retransmission wheel.
-                self.rtt.back_off();
-            }
-            i
-        };
+        } else if self.snd_buf[0].tx_count > 1 {
+            // A retransmission timed out in turn: back off (RFC 6298 5.5). The back-off is
+            // undone by the next ack that shows progress.
+            self.rtt.back_off();
+        }
         let rto = self.rtx_timeout();
-        let seg = &mut self.snd_buf[i];
+        let seg = &mut self.snd_buf[0];
         seg.tx_count += 1;
         seg.last_tx = Some(now);
-        let (flags, seqno, tx_count) = (seg.flags, seg.seqno, seg.tx_count);
-        self.rtx.push(Reverse((now + rto, seqno, tx_count)));
-        self.purge_rtx();
+        seg.rtx_at = Some(now + rto);
+        let (flags, seqno) = (seg.flags, seg.seqno);
         self.counters.retransmissions += 1;
         let repr = self.header(flags, seqno, now);
-        let mut out = self.snd_buf[i].buf.clone();
+        let mut out = self.snd_buf[0].buf.clone();
         Self::put_header(&repr, &mut out);
         Some(out)
-    }
-
-    /// Drop stale retransmission timers from the top of the heap, and rebuild the heap when
-    /// stale ones make up most of it (amortised O(1) per timer).
-    fn purge_rtx(&mut self) {
-        if self.snd_sent == 0 {
-            self.rtx.clear();
-            return;
-        }
-        let (buf, lwe, sent) = (&self.snd_buf, self.snd_lwe, self.snd_sent);
-        while let Some(&Reverse((_, seqno, tx_count))) = self.rtx.peek() {
-            if live_timer(buf, lwe, sent, seqno, tx_count).is_some() {
-                break;
-            }
-            self.rtx.pop();
-        }
-        if self.rtx.len() > 2 * sent + 32 {
-            self.rtx.retain(|&Reverse((_, seqno, tx_count))| {
-                live_timer(buf, lwe, sent, seqno, tx_count).is_some()
-            });
-        }
     }
 
     fn check_failure(&mut self, now: Instant) {
@@ -816,7 +777,11 @@ impl Frcti {
             return Ok(());
         }
         if flags.contains(FrctFlags::ACK) {
-            self.on_ack(repr.ackno, !flags.contains(FrctFlags::DATA), now);
+            // A duplicate ack carries no data and no new window (as in TCP): a window update
+            // repeats the ack number but says nothing about a hole.
+            let new_window = flags.contains(FrctFlags::FC) && self.moves_window(repr.rwe);
+            let pure = !(flags.contains(FrctFlags::DATA) || new_window);
+            self.on_ack(repr.ackno, pure, now);
         }
         if flags.contains(FrctFlags::FC) {
             self.on_window(repr.rwe);
@@ -897,7 +862,6 @@ impl Frcti {
             self.snd_sent = self.snd_sent.saturating_sub(1);
         }
         self.snd_lwe = ackno;
-        self.purge_rtx();
         self.rtt.reset_back_off();
         let after_rtx = match (newest_tx, last_rtx) {
             (Some(t), Some(r)) => t >= r,
@@ -907,6 +871,21 @@ impl Frcti {
             self.rtt.sample(now.saturating_duration_since(t));
             self.counters.rtt_estimates += 1;
         }
+    }
+
+    /// The right window edge a peer's 24-bit `wire_rwe` stands for.
+    fn full_rwe(&self, wire_rwe: u32) -> u32 {
+        let mut rwe = (wire_rwe & RWE_MASK) | (self.snd_rwe & !RWE_MASK);
+        if before(rwe, self.snd_rwe) && self.snd_rwe.wrapping_sub(rwe) > RWE_MASK >> 1 {
+            rwe = rwe.wrapping_add(RWE_MASK + 1);
+        }
+        rwe
+    }
+
+    /// Whether the peer's window edge `wire_rwe` is ahead of the one we know.
+    fn moves_window(&self, wire_rwe: u32) -> bool {
+        let rwe = self.full_rwe(wire_rwe);
+        after(rwe, self.snd_rwe) && dist(self.snd_lwe, rwe) <= RWE_MASK >> 1
     }
 
     fn on_window(&mut self, wire_rwe: u32) {
@@ -977,9 +956,14 @@ impl Frcti {
                 self.gaps.push_back((now, seqno));
             }
         }
+        let nxt_before = self.rcv_nxt;
         self.advance_nxt();
         self.pump();
-        self.want_ack(if in_order {
+        // In order and nothing held behind it: the ack may wait. Out of order (a hole), or
+        // filling a hole that held later packets: ack at once, so the sender learns of the
+        // hole, or of its repair, without waiting for the delay.
+        let filled_hole = dist(nxt_before, self.rcv_nxt) > 1;
+        self.want_ack(if in_order && !filled_hole {
             now + self.cfg.ack_delay
         } else {
             now
@@ -1120,7 +1104,9 @@ impl Frcti {
         };
         // A flow failed on `r` transmits nothing more: only reception has timers left.
         if self.failed != Some(FrctError::RetransmitTimeout) {
-            take(self.rtx.peek().map(|&Reverse((at, ..))| at));
+            if self.snd_sent > 0 {
+                take(self.snd_buf[0].rtx_at);
+            }
             take(self.ack_due);
             take(self.next_rdv());
         }

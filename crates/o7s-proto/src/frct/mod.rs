@@ -12,8 +12,9 @@
 //! Semantics follow the prototype (`src/lib/frct.c`): 32-bit sequence numbers, cumulative
 //! acks naming the next sequence number expected, a right window edge of which 24 bits travel,
 //! a data-run flag (DRF) that starts a new run at a receiver that has been inactive, and a
-//! rendez-vous (RDVS) every 100 ms while the sender's window is closed (the prototype stops
-//! after 1 s; here they go on every second after that, see below).
+//! rendez-vous (RDVS) while the sender's window is closed: every 100 ms in the prototype,
+//! which stops after 1 s; here every two round trips (at most 100 ms), and every second
+//! after the first (see below).
 //!
 //! Where this differs from the prototype (the bytes on the wire are the same):
 //! - The initial sequence number is the caller's ([`FrctConfig::initial_seqno`]), and a sender
@@ -37,6 +38,11 @@
 //!   as RFC 6298, and after a partial ack the next hole goes out at once (NewReno); the
 //!   prototype keeps a timer per packet, so every packet behind a hole goes out again.
 //! - A packet that fills a hole is acked at once, not after the ack delay.
+//! - Selective acks (our extension, wire-compatible): a pure ack from a receiver holding
+//!   packets behind a hole carries their ranges in its payload (`SACK_TAG`, a count, then
+//!   (first, end) pairs of big-endian sequence numbers, at most 16). The prototype ignores
+//!   the payload of packets without DATA. The sender marks what the peer holds and sends
+//!   each hole again at most once per round trip, without waiting for timers.
 //! - Unreliable in-order flows hold out-of-order packets for up to `max_gap`, then skip the
 //!   gap; the prototype delivers them as they come. A rendez-vous stands for a packet at the
 //!   window edge, so that losing everything up to the edge does not shut the window for
@@ -72,6 +78,11 @@ pub const MAX_RDV: Duration = Duration::from_secs(1);
 
 /// Duplicate pure acks that trigger a fast retransmission of the oldest packet.
 pub const DUP_ACK_THRESHOLD: u32 = 3;
+
+/// First byte of the selective-ack ranges in a pure ack's payload (our extension).
+pub const SACK_TAG: u8 = b'S';
+/// Most selective-ack ranges in one pure ack.
+pub const MAX_SACK_RANGES: usize = 16;
 
 /// Longest single timer an endpoint arms (one day).
 pub const MAX_TIMER: Duration = Duration::from_secs(86_400);
@@ -258,6 +269,8 @@ struct Segment {
     /// When it is due again if still unacknowledged (only the oldest packet's counts).
     rtx_at: Option<Instant>,
     tx_count: u32,
+    /// The peer reported it received (selective ack): never retransmitted.
+    sacked: bool,
 }
 
 impl Segment {
@@ -295,6 +308,10 @@ pub struct Frcti {
     failed: Option<FrctError>,
     dup_acks: u32,
     fast_rtx: bool,
+    /// Selective acks: the end of the highest range the peer reported received, and where
+    /// the search for holes below it resumes (sequence numbers).
+    sack_high: Option<u32>,
+    sack_scan: u32,
     // Receiver.
     rcv_act: Option<Instant>,
     /// Sequence number at the front of the reorder queue: packets before it were handed to
@@ -362,6 +379,8 @@ impl Frcti {
             failed: None,
             dup_acks: 0,
             fast_rtx: false,
+            sack_high: None,
+            sack_scan: 0,
             rcv_act: None,
             rcv_read: 0,
             rcv_nxt: 0,
@@ -561,6 +580,7 @@ impl Frcti {
             last_tx: None,
             rtx_at: None,
             tx_count: 0,
+            sacked: false,
         });
         self.snd_bytes += payload.len();
         self.snd_next = self.snd_next.wrapping_add(1);
@@ -647,6 +667,9 @@ impl Frcti {
             let repr = self.header(FrctFlags::empty(), 0, now);
             let mut out = vec![0u8; HEADER_LEN];
             Self::put_header(&repr, &mut out);
+            if self.cfg.reliable {
+                self.put_sack(&mut out);
+            }
             return Some(out);
         }
         if ack_now {
@@ -685,18 +708,135 @@ impl Frcti {
         self.rtt.rto().saturating_add(self.cfg.ack_delay)
     }
 
-    /// When the next rendez-vous is due while the window is closed: every `rdv_interval`
-    /// for `max_rdv`, then every `max_rdv` for as long as it stays closed. The prototype
+    /// When the next rendez-vous is due while the window is closed: every two round trips
+    /// (at most every `rdv_interval`) for `max_rdv`, then every `max_rdv` for as long as it
+    /// stays closed. The prototype
     /// gives up after `max_rdv`; here a silent peer is the layer's to judge (peer timeout),
     /// and a slow reader must not leave the window closed for good when an update is lost.
     fn next_rdv(&self) -> Option<Instant> {
         let (closed, last) = (self.window_closed_at?, self.last_rdv?);
         let iv = if last.saturating_duration_since(closed) < self.cfg.max_rdv {
-            self.cfg.rdv_interval
+            // A window update lost on a fast path should not cost 100 ms: probe after two
+            // round trips when the RTT is known, never later than `rdv_interval`.
+            let srtt = self.rtt.srtt();
+            if srtt.is_zero() {
+                self.cfg.rdv_interval
+            } else {
+                (srtt * 2).max(self.cfg.rto_min).min(self.cfg.rdv_interval)
+            }
         } else {
             self.cfg.max_rdv.max(self.cfg.rdv_interval)
         };
         Some(last + iv)
+    }
+
+    /// Append selective-ack ranges to a pure ack: the runs of packets held beyond the hole
+    /// at `rcv_nxt`, as `SACK_TAG`, a count, then (first, end) pairs of big-endian sequence
+    /// numbers. Only pure acks (no DATA) carry them; the prototype ignores the payload of
+    /// such packets, so they stay wire-compatible.
+    fn put_sack(&self, out: &mut Vec<u8>) {
+        let from = self.rcv_nxt.wrapping_sub(self.rcv_read) as usize;
+        let mut ranges: Vec<(u32, u32)> = Vec::new();
+        let mut run: Option<u32> = None;
+        for (off, slot) in self.rq.iter().enumerate().skip(from) {
+            let seq = self.rcv_read.wrapping_add(off as u32);
+            match (slot, run) {
+                (Slot::Full(..), None) => run = Some(seq),
+                (Slot::Full(..), Some(_)) => {}
+                (_, Some(first)) => {
+                    ranges.push((first, seq));
+                    run = None;
+                }
+                (_, None) => {}
+            }
+            if ranges.len() == MAX_SACK_RANGES {
+                break;
+            }
+        }
+        if let (Some(first), true) = (run, ranges.len() < MAX_SACK_RANGES) {
+            ranges.push((first, self.rcv_read.wrapping_add(self.rq.len() as u32)));
+        }
+        if ranges.is_empty() {
+            return;
+        }
+        out.push(SACK_TAG);
+        out.push(ranges.len() as u8);
+        for (a, b) in ranges {
+            out.extend_from_slice(&a.to_be_bytes());
+            out.extend_from_slice(&b.to_be_bytes());
+        }
+    }
+
+    /// Selective-ack ranges from the peer: mark what it holds, and look for holes below.
+    fn on_sack(&mut self, payload: &[u8], now: Instant) {
+        if !self.cfg.reliable {
+            return;
+        }
+        let [tag, n, rest @ ..] = payload else { return };
+        if *tag != SACK_TAG || rest.len() != usize::from(*n) * 8 {
+            return;
+        }
+        let mut newest_once: Option<Instant> = None;
+        for r in rest.chunks_exact(8) {
+            let first = u32::from_be_bytes([r[0], r[1], r[2], r[3]]);
+            let end = u32::from_be_bytes([r[4], r[5], r[6], r[7]]);
+            // Only ranges inside what was sent count.
+            if !after(end, first) || before(first, self.snd_lwe) || after(end, self.snd_next) {
+                continue;
+            }
+            let lo = first.wrapping_sub(self.snd_lwe) as usize;
+            let hi = (end.wrapping_sub(self.snd_lwe) as usize).min(self.snd_sent);
+            for seg in self.snd_buf.range_mut(lo..hi.max(lo)) {
+                if !seg.sacked && seg.tx_count == 1 {
+                    // Newly reported, sent once: the immediate ack its arrival caused.
+                    newest_once = newest_once.max(seg.first_tx);
+                }
+                seg.sacked = true;
+            }
+            if self.sack_high.is_none_or(|h| after(end, h)) {
+                self.sack_high = Some(end);
+            }
+        }
+        if let Some(t) = newest_once {
+            self.rtt.sample(now.saturating_duration_since(t));
+            self.counters.rtt_estimates += 1;
+        }
+        // New information: look for holes from the start again; they are then repaired
+        // by `poll_retransmit` instead of by duplicate acks.
+        self.sack_scan = self.snd_lwe;
+        self.fast_rtx = false;
+        self.dup_acks = 0;
+    }
+
+    /// The next hole below the highest selectively acked packet that has not gone out
+    /// within the last RTO: its index in `snd_buf`.
+    fn next_sack_hole(&mut self, now: Instant) -> Option<usize> {
+        let high = self.sack_high?;
+        if !after(high, self.snd_lwe) {
+            self.sack_high = None;
+            return None;
+        }
+        if before(self.sack_scan, self.snd_lwe) {
+            self.sack_scan = self.snd_lwe;
+        }
+        let guard = self.rtx_timeout();
+        while before(self.sack_scan, high) {
+            let i = self.sack_scan.wrapping_sub(self.snd_lwe) as usize;
+            if i >= self.snd_sent {
+                return None;
+            }
+            self.sack_scan = self.sack_scan.wrapping_add(1);
+            let seg = &self.snd_buf[i];
+            // Not again within about a round trip of its last transmission.
+            let wait = guard.min(self.rtt.srtt().max(self.cfg.rto_min));
+            let stale = seg
+                .last_tx
+                .is_none_or(|t| now.saturating_duration_since(t) >= wait);
+            if !seg.sacked && stale {
+                return Some(i);
+            }
+        }
+        None
     }
 
     /// A retransmission due at `now` (fast, or on its timer), if any.
@@ -712,6 +852,9 @@ impl Frcti {
             self.fast_rtx = false;
             return None;
         }
+        if let Some(i) = self.next_sack_hole(now) {
+            return Some(self.retransmit(i, now));
+        }
         let fast = std::mem::take(&mut self.fast_rtx);
         let due = self.snd_buf[0].rtx_at.is_some_and(|t| t <= now);
         if !fast && !due {
@@ -724,17 +867,22 @@ impl Frcti {
             // undone by the next ack that shows progress.
             self.rtt.back_off();
         }
+        Some(self.retransmit(0, now))
+    }
+
+    /// Send `snd_buf[i]` again.
+    fn retransmit(&mut self, i: usize, now: Instant) -> Vec<u8> {
         let rto = self.rtx_timeout();
-        let seg = &mut self.snd_buf[0];
+        let seg = &mut self.snd_buf[i];
         seg.tx_count += 1;
         seg.last_tx = Some(now);
         seg.rtx_at = Some(now + rto);
         let (flags, seqno) = (seg.flags, seg.seqno);
         self.counters.retransmissions += 1;
         let repr = self.header(flags, seqno, now);
-        let mut out = self.snd_buf[0].buf.clone();
+        let mut out = self.snd_buf[i].buf.clone();
         Self::put_header(&repr, &mut out);
-        Some(out)
+        out
     }
 
     fn check_failure(&mut self, now: Instant) {
@@ -786,7 +934,13 @@ impl Frcti {
         if flags.contains(FrctFlags::FC) {
             self.on_window(repr.rwe);
         }
-        if !flags.contains(FrctFlags::DATA) || payload.is_empty() {
+        if !flags.contains(FrctFlags::DATA) {
+            if flags.contains(FrctFlags::ACK) && !payload.is_empty() {
+                self.on_sack(payload, now);
+            }
+            return Ok(());
+        }
+        if payload.is_empty() {
             return Ok(());
         }
         self.on_data(repr.seqno, Frag::of(flags), payload, now);

@@ -1456,3 +1456,47 @@ fn a_window_update_is_not_a_duplicate_ack() {
     }
     assert_eq!(a.counters().fast_retransmissions, 0);
 }
+
+#[test]
+fn selective_acks_repair_every_hole_in_one_round_trip() {
+    let t = Instant::now();
+    let mut a = Frcti::new(reliable(0), t);
+    let mut b = Frcti::new(reliable(0), t);
+    let mut sent = Vec::new();
+    for i in 0..60u32 {
+        a.send(&i.to_be_bytes(), t).expect("open");
+        sent.push(a.poll_transmit(t).expect("data"));
+    }
+    let lost = [10usize, 20, 30];
+    let now = t + 10 * MS;
+    for (i, p) in sent.iter().enumerate() {
+        if !lost.contains(&i) {
+            b.handle_packet(p, now).expect("ok");
+        }
+        while let Some(ack) = b.poll_transmit(now) {
+            a.handle_packet(&ack, now).expect("ok");
+        }
+    }
+    // One round: the three holes go out again, nothing else.
+    let later = now + 5 * MS;
+    let again: Vec<u32> = std::iter::from_fn(|| a.poll_transmit(later))
+        .map(|p| hdr(&p).seqno)
+        .collect();
+    assert_eq!(again, vec![10, 20, 30]);
+    let mut delivered = 0;
+    for p in std::iter::from_fn(|| a.poll_transmit(later)).collect::<Vec<_>>() {
+        b.handle_packet(&p, later).expect("ok");
+    }
+    for s in [10usize, 20, 30] {
+        b.handle_packet(&sent[s], later).expect("ok");
+    }
+    while b.recv().is_some() {
+        delivered += 1;
+    }
+    assert_eq!(delivered, 60);
+    while let Some(ack) = b.poll_transmit(later + MS) {
+        a.handle_packet(&ack, later + MS).expect("ok");
+    }
+    assert!(a.is_idle());
+    assert_eq!(a.counters().retransmissions, 3, "{:?}", a.counters());
+}

@@ -433,7 +433,7 @@ impl<'a, L: MgmtLayout> MgmtRepr<'a, L> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::wire::testing::{hash, hex, qos};
+    use crate::wire::testing::{hash, hex, qos, QOS};
     use crate::HashAlgo;
     use proptest::prelude::*;
 
@@ -443,18 +443,6 @@ mod tests {
     fn oping() -> NameHash {
         HashAlgo::Sha3_256.hash("oping")
     }
-
-    /// A QoS with a distinct value in every field, so a swapped field shows.
-    const QOS: QosSpec = QosSpec {
-        delay: 100,
-        bandwidth: 1_000_000_000,
-        availability: 3,
-        loss: 5,
-        ber: 7,
-        in_order: 1,
-        max_gap: 250,
-        timeout: 120_000,
-    };
 
     // eth-dix vectors: seid deid | loss | bandwidth | ber | max_gap | delay | timeout
     // | response | in_order code availability | hash | data

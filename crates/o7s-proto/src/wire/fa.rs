@@ -350,24 +350,12 @@ impl<'a> FaRepr<'a> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::wire::testing::{hash, hex, qos};
+    use crate::wire::testing::{hash, hex, qos, QOS};
     use crate::HashAlgo;
     use proptest::prelude::*;
 
     /// SHA3-256("oping").
     const OPING: &str = "42dee3b0415b4f690fd91cbd99876f1e9bd8d9745ef7fa32b142773af0349d54";
-
-    /// Every QoS field distinct, as in the Ethernet vectors.
-    const QOS: QosSpec = QosSpec {
-        delay: 100,
-        bandwidth: 1_000_000_000,
-        availability: 3,
-        loss: 5,
-        ber: 7,
-        in_order: 1,
-        max_gap: 250,
-        timeout: 120_000,
-    };
 
     // Fixed part, all big-endian: s_addr | r_eid | s_eid | bandwidth | response | delay | loss
     // | ber | max_gap | timeout | ece | code availability in_order. Each vector is what the

@@ -144,6 +144,18 @@ pub(crate) mod testing {
     use crate::{NameHash, QosSpec};
     use proptest::prelude::*;
 
+    /// A QoS spec with every field distinct, for the flow request vectors.
+    pub const QOS: QosSpec = QosSpec {
+        delay: 100,
+        bandwidth: 1_000_000_000,
+        availability: 3,
+        loss: 5,
+        ber: 7,
+        in_order: 1,
+        max_gap: 250,
+        timeout: 120_000,
+    };
+
     pub fn qos() -> impl Strategy<Value = QosSpec> {
         (
             any::<u32>(),

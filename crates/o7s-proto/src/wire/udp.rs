@@ -415,22 +415,11 @@ impl<'a> UdpMgmtRepr<'a> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::wire::testing::{hash, hex, qos};
+    use crate::wire::testing::{hash, hex, qos, QOS};
     use proptest::prelude::*;
 
     /// MD5("oping"), as a prototype UDP layer hashes the name.
     const OPING_MD5: &str = "7862c6fec5ecaef4aa2e3934725e23b3";
-
-    const QOS: QosSpec = QosSpec {
-        delay: 100,
-        bandwidth: 1_000_000_000,
-        availability: 3,
-        loss: 5,
-        ber: 7,
-        in_order: 1,
-        max_gap: 250,
-        timeout: 120_000,
-    };
 
     // eid | s_eid | d_eid | response | bandwidth | delay | loss | ber | max_gap | timeout
     // | code availability in_order | hash | data

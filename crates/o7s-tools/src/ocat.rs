@@ -49,6 +49,12 @@ pub struct Args {
     /// QoS cube of the flow. Only `data` retransmits what the layer loses.
     #[arg(long = "qos", value_name = "CUBE", default_value = "data")]
     pub qos: QosCube,
+    /// Client: the flow's peer timeout (a silent peer takes the flow down after this long,
+    /// and so does data unacknowledged for this long); a bare number is in seconds
+    /// [default: the cube's, 120 s].
+    #[arg(long = "timeout", value_name = "DURATION",
+          value_parser = |s: &str| crate::units::parse_duration(s, crate::units::TimeUnit::S))]
+    pub timeout: Option<std::time::Duration>,
     /// Bytes per message.
     #[arg(short = 's', long = "size", value_name = "BYTES", default_value_t = 65_536,
           value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
@@ -129,7 +135,11 @@ fn client(a: &Args) -> anyhow::Result<i32> {
         None => Box::new(std::io::stdin().lock()),
     };
     let size = a.size as usize;
-    let flow = match crate::client_flow("ocat", &name, a.qos.spec(), size + 1) {
+    let mut qos = a.qos.spec();
+    if let Some(t) = a.timeout {
+        qos.timeout = u32::try_from(t.as_millis()).unwrap_or(u32::MAX).max(1);
+    }
+    let flow = match crate::client_flow("ocat", &name, qos, size + 1) {
         Ok(f) => f,
         Err(code) => return Ok(code),
     };
@@ -256,5 +266,9 @@ mod tests {
         );
         assert!(Args::try_parse_from(["ocat", "-n", "x", "-o", "y"]).is_err());
         assert!(Args::try_parse_from(["ocat", "-n", "x", "-s", "0"]).is_err());
+        let a = Args::try_parse_from(["ocat", "-n", "x", "--timeout", "2"]).expect("timeout");
+        assert_eq!(a.timeout, Some(std::time::Duration::from_secs(2)));
+        let a = Args::try_parse_from(["ocat", "-n", "x", "--timeout", "500ms"]).expect("ms");
+        assert_eq!(a.timeout, Some(std::time::Duration::from_millis(500)));
     }
 }

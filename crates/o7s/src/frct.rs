@@ -56,8 +56,14 @@ pub fn config_for(qos: &QosSpec, mtu: usize) -> FrctConfig {
         u32::MAX => DEFAULT_MAX_GAP,
         ms => Duration::from_millis(u64::from(ms)).min(MAX_MAX_GAP),
     };
+    // Data unacknowledged for the peer timeout means the peer is gone, as silence does.
+    let r = match qos.timeout {
+        0 => FrctConfig::default().r,
+        ms => Duration::from_millis(u64::from(ms)).max(Duration::from_secs(1)),
+    };
     FrctConfig {
         reliable: qos.loss == 0,
+        r,
         in_order: true,
         max_gap,
         initial_seqno: rand::random(),

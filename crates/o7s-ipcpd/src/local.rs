@@ -113,6 +113,9 @@ impl Local {
                 }
             }
             IpcpReq::FlowDealloc { .. } => Ok(IpcpResp::Ok),
+            IpcpReq::Enroll { .. } | IpcpReq::Connect { .. } | IpcpReq::Disconnect { .. } => {
+                Err(req_refused(&req))
+            }
             IpcpReq::Show => {
                 let st = self.lock();
                 Ok(IpcpResp::Show(vec![
@@ -132,6 +135,11 @@ impl Local {
         }
         Ok(())
     }
+}
+
+fn req_refused(req: &IpcpReq) -> IrmError {
+    req.not_for("local")
+        .unwrap_or_else(|| IrmError::Internal("unexpected request".into()))
 }
 
 impl IpcpLogic for Local {

@@ -447,6 +447,16 @@ impl Irmd {
 }
 
 impl Irmd {
+    /// An IPCP reports the largest packet its layer now carries.
+    pub fn ipcp_mtu(&self, ipcp: &str, mtu: u32) {
+        if let Some(i) = self.lock().ipcps.get_mut(ipcp) {
+            if i.mtu != mtu {
+                debug!("IPCP {ipcp}: MTU {} -> {mtu}", i.mtu);
+                i.mtu = mtu;
+            }
+        }
+    }
+
     /// An IPCP reports a flow lost.
     pub fn flow_down(&self, flow_id: u64) {
         if let Some(mut f) = self.lock().flows.remove(&flow_id) {

@@ -163,6 +163,10 @@ fn on_ipcp(irmd: &Weak<Irmd>, name: &str, pid: u32, rpc: &Arc<Rpc>, inb: Inbound
                     irmd.flow_down(flow_id);
                     (IpcpResp::Ok, Vec::new())
                 }
+                IpcpNote::Mtu { mtu } => {
+                    irmd.ipcp_mtu(name, mtu);
+                    (IpcpResp::Ok, Vec::new())
+                }
             };
             let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
             if let Err(e) = rpc.reply(id, answer, &borrowed) {

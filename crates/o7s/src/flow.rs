@@ -318,6 +318,27 @@ impl Flow {
         Ok(buf.len())
     }
 
+    /// Write `buf` as one message without waiting, whatever the flow's blocking mode:
+    /// [`Error::WouldBlock`] when the flow is full (a router drops rather than stall every
+    /// other flow behind one slow next hop).
+    pub fn try_write(&self, buf: &[u8]) -> Result<usize, Error> {
+        let i = &self.inner;
+        if buf.len() > i.mtu {
+            return Err(Error::TooBig {
+                len: buf.len(),
+                max: i.mtu,
+            });
+        }
+        match &i.frct {
+            None => i.ep.try_write(buf)?,
+            Some(_) if buf.is_empty() => {
+                return Err(Error::Frct("FRCT flows carry no empty messages".into()))
+            }
+            Some(r) => r.write(&i.ep, buf, None, true)?,
+        }
+        Ok(buf.len())
+    }
+
     /// True once the peer is gone (deallocated, exited, or the layer lost the flow).
     pub fn is_down(&self) -> bool {
         self.inner.ep.is_down() || self.inner.frct.as_ref().is_some_and(|r| r.failed())

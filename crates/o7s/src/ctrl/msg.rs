@@ -20,6 +20,23 @@ pub enum IpcpKind {
     Broadcast,
 }
 
+impl IpcpReq {
+    /// The refusal of an enrollment or connection request by an IPCP of a `kind` that is
+    /// never enrolled (`kind` says which: the shims and `local` are only bootstrapped).
+    pub fn not_for(&self, kind: &str) -> Option<IrmError> {
+        let what = match self {
+            IpcpReq::Enroll { .. } => "enrollment",
+            IpcpReq::Connect { .. } | IpcpReq::Disconnect { .. } => "connecting components",
+            _ => return None,
+        };
+        Some(IrmError::BadRequest {
+            why: format!(
+                "{what} is for unicast and broadcast IPCPs; a {kind} IPCP is only bootstrapped"
+            ),
+        })
+    }
+}
+
 impl IpcpKind {
     pub const ALL: [IpcpKind; 7] = [
         IpcpKind::Local,
@@ -344,6 +361,21 @@ pub enum IpcpReq {
         flow_id: u64,
     },
     Show,
+    /// Join the layer of the member reachable as `dst` (an IPCP name or the layer's name),
+    /// answered like a bootstrap.
+    Enroll {
+        dst: String,
+    },
+    /// Make an adjacency of `component` (`dt` or `mgmt`) to the member named `dst`.
+    Connect {
+        component: String,
+        dst: String,
+        qos: Option<String>,
+    },
+    Disconnect {
+        component: String,
+        dst: String,
+    },
 }
 
 /// Requests an IPCP sends to the IRMd.
@@ -358,6 +390,9 @@ pub enum IpcpNote {
     },
     /// The IPCP lost a flow (peer gone).
     FlowDown { flow_id: u64 },
+    /// The largest packet the IPCP's layer now carries changed (a unicast IPCP's MTU follows
+    /// its lower flows); flows allocated from now on get it.
+    Mtu { mtu: u32 },
 }
 
 /// Answers between IRMd and IPCP, in either direction.

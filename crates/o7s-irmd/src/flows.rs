@@ -68,10 +68,13 @@ impl Irmd {
                     why: format!("process {pid} has not announced itself"),
                 });
             }
+            // An IPCP allocating a flow (it is the application of the layers below it) never
+            // gets one over its own layer or a layer stacked on it.
+            let barred = g.layers_barred_for(pid);
             g.ipcps
                 .values()
                 .filter_map(|i| {
-                    let layer = i.layer.clone()?;
+                    let layer = i.layer.clone().filter(|l| !barred.contains(l))?;
                     Some((
                         i.kind,
                         i.name.clone(),
@@ -227,7 +230,7 @@ impl Irmd {
             };
             if g.candidates(name).is_empty() {
                 let auto = n.progs.iter().find(|p| p.auto).cloned();
-                if n.progs.is_empty() && n.pids.is_empty() {
+                if n.progs.is_empty() && n.pids.is_empty() && n.ipcps.is_empty() {
                     return Err(IrmError::NoAcceptor {
                         name: name.to_string(),
                     });
@@ -464,5 +467,70 @@ impl Irmd {
             info!(flow = flow_id, "Flow to {} went down.", f.name);
         }
         self.notify();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Proc;
+    use crate::testkit::{add, irmd};
+    use o7s::ctrl::msg::IrmReq;
+
+    fn announce(irmd: &Arc<Irmd>, pid: u32) {
+        let req = IrmReq::Announce {
+            prog: "/usr/sbin/ipcpd".into(),
+        };
+        assert!(irmd.handle(pid, req).is_ok());
+        assert!(irmd
+            .lock()
+            .procs
+            .get(&pid)
+            .is_some_and(|p: &Proc| p.prog == "ipcpd"));
+    }
+
+    /// An IPCP's own flows (it allocates them as an application) never run over its layer;
+    /// an application's may. And no name has to exist here to allocate a flow to it.
+    #[test]
+    fn an_ipcp_does_not_allocate_over_its_own_layer() {
+        let irmd = irmd();
+        let ipcp_pid = 5_000_000;
+        let lo = add(
+            &irmd,
+            "lo",
+            IpcpKind::Local,
+            ipcp_pid + 1,
+            Some("lo"),
+            |_| IpcpResp::Bool(false),
+        );
+        let u1 = add(
+            &irmd,
+            "u1",
+            IpcpKind::Unicast,
+            ipcp_pid,
+            Some("net"),
+            |r| match r {
+                IpcpReq::Query { .. } => IpcpResp::Bool(true),
+                _ => IpcpResp::Err(IrmError::NoAcceptor { name: "far".into() }),
+            },
+        );
+        announce(&irmd, ipcp_pid);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let r = irmd.flow_alloc(ipcp_pid, "far", QosSpec::RAW, deadline);
+        assert_eq!(r.err(), Some(IrmError::NameNotFound { name: "far".into() }));
+        assert!(u1.seen().is_empty(), "{:?}", u1.seen());
+        assert_eq!(lo.seen().len(), 1);
+        announce(&irmd, 1);
+        let r = irmd.flow_alloc(1, "far", QosSpec::RAW, deadline);
+        assert_eq!(r.err(), Some(IrmError::NoAcceptor { name: "far".into() }));
+        assert!(matches!(
+            u1.seen().as_slice(),
+            [IpcpReq::Query { .. }, IpcpReq::FlowAlloc { .. }]
+        ));
+        assert!(irmd.lock().names.is_empty());
+        assert!(
+            irmd.lock().flows.is_empty(),
+            "a failed allocation leaves no flow"
+        );
     }
 }

@@ -2,16 +2,14 @@
 
 use crate::registry::{base_name, Name, Proc, ProgBind, Registry};
 use crate::spawn::Spawner;
-use o7s::ctrl::msg::{
-    BindTarget, IpcpKind, IpcpReq, IpcpResp, IrmError, IrmReq, IrmResp, RegTarget,
-};
+use o7s::ctrl::msg::{BindTarget, IpcpReq, IpcpResp, IrmError, IrmReq, IrmResp, RegTarget};
 use o7s::ctrl::rpc::Rpc;
 use rustix::fd::OwnedFd;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tracing::{info, warn};
+use tracing::info;
 
 /// How long a flow allocation waits for its acceptor when the caller gives no timeout.
 pub const DEFAULT_ALLOC_TIMEOUT: Duration = Duration::from_secs(10);
@@ -99,14 +97,24 @@ impl Irmd {
                 params,
                 autobind,
             } => self.ipcp_bootstrap(kind, &name, &layer, params, autobind),
-            IrmReq::IpcpEnroll { .. } => Err(IrmError::NotSupported {
-                what: "enrollment (it comes with the unicast layer)".into(),
-            }),
-            IrmReq::IpcpConnect { .. } | IrmReq::IpcpDisconnect { .. } => {
-                Err(IrmError::NotSupported {
-                    what: "connecting components (it comes with the unicast layer)".into(),
-                })
-            }
+            IrmReq::IpcpEnroll {
+                name,
+                kind,
+                dst,
+                layer,
+                autobind,
+            } => self.ipcp_enroll(&name, kind, dst, layer, autobind),
+            IrmReq::IpcpConnect {
+                name,
+                component,
+                dst,
+                qos,
+            } => self.ipcp_connect(&name, &component, &dst, qos, true),
+            IrmReq::IpcpDisconnect {
+                name,
+                component,
+                dst,
+            } => self.ipcp_connect(&name, &component, &dst, None, false),
             IrmReq::IpcpList => {
                 let g = self.lock();
                 let list = g.ipcps.values().map(|i| i.info()).collect();
@@ -160,177 +168,9 @@ impl Irmd {
         }
     }
 
-    // ---- IPCPs ---------------------------------------------------------------------------
-
-    fn ipcp_create(self: &Arc<Self>, kind: IpcpKind, name: &str) -> Result<u32, IrmError> {
-        check_name(name)?;
-        if self.lock().ipcps.contains_key(name) {
-            return Err(IrmError::IpcpExists {
-                name: name.to_string(),
-            });
-        }
-        let ipcp = self.spawner.start_ipcp(self, kind, name)?;
-        let pid = ipcp.pid;
-        let mut g = self.lock();
-        if g.ipcps.contains_key(name) {
-            // Lost a race with another create of the same name.
-            let _ = crate::spawn::kill(pid);
-            return Err(IrmError::IpcpExists {
-                name: name.to_string(),
-            });
-        }
-        g.ipcps.insert(name.to_string(), ipcp);
-        info!("Created IPCP {name} ({kind}) with pid {pid}.");
-        Ok(pid)
-    }
-
-    fn ipcp_destroy(&self, name: &str) -> Answer {
-        let ipcp = self
-            .lock()
-            .remove_ipcp(name)
-            .ok_or_else(|| IrmError::NoSuchIpcp {
-                name: name.to_string(),
-            })?;
-        ipcp.rpc.shutdown();
-        let _ = crate::spawn::kill(ipcp.pid);
-        self.notify();
-        info!("Destroyed IPCP {name}.");
-        ok()
-    }
-
-    fn ipcp_show(&self, name: &str) -> Answer {
-        let (info, rpc) = {
-            let g = self.lock();
-            let i = g.ipcps.get(name).ok_or_else(|| IrmError::NoSuchIpcp {
-                name: name.to_string(),
-            })?;
-            (i.info(), i.rpc.clone())
-        };
-        let mut details = Vec::new();
-        if info.layer.is_some() {
-            match rpc.request(IpcpReq::Show, &[], Some(IPCP_TIMEOUT)) {
-                Ok((IpcpResp::Show(v), _)) => details = v,
-                Ok((IpcpResp::Err(e), _)) => return Err(e),
-                Ok((other, _)) => return Err(rpc_err(name, format!("unexpected {other:?}"))),
-                Err(e) => return Err(rpc_err(name, e)),
-            }
-        }
-        let flows = self
-            .lock()
-            .flows
-            .values()
-            .filter(|f| f.ipcp == name)
-            .count();
-        details.push(("flows (IRMd)".into(), flows.to_string()));
-        Ok((IrmResp::IpcpShow(info, details), Vec::new()))
-    }
-
-    /// An IPCP's control connection closed: it exited or was killed.
-    pub fn ipcp_gone(&self, name: &str, pid: u32) {
-        let mut g = self.lock();
-        if g.ipcps.get(name).is_some_and(|i| i.pid == pid) {
-            g.remove_ipcp(name);
-            drop(g);
-            self.notify();
-            warn!("IPCP {name} (pid {pid}) exited; its flows are down.");
-        }
-    }
-
-    pub(crate) fn rpc_of(&self, name: &str) -> Result<Arc<Rpc>, IrmError> {
-        self.lock()
-            .ipcps
-            .get(name)
-            .map(|i| i.rpc.clone())
-            .ok_or_else(|| IrmError::NoSuchIpcp {
-                name: name.to_string(),
-            })
-    }
-
-    fn ipcp_bootstrap(
-        self: &Arc<Self>,
-        kind: IpcpKind,
-        name: &str,
-        layer: &str,
-        params: Vec<(String, String)>,
-        autobind: bool,
-    ) -> Answer {
-        check_name(layer)?;
-        let existing = self
-            .lock()
-            .ipcps
-            .get(name)
-            .map(|i| (i.kind, i.layer.clone()));
-        let created = existing.is_none();
-        match existing {
-            None => {
-                self.ipcp_create(kind, name)?;
-            }
-            Some((k, _)) if k != kind => {
-                return Err(IrmError::IpcpKindMismatch {
-                    name: name.to_string(),
-                    actual: k.to_string(),
-                    wanted: kind.to_string(),
-                })
-            }
-            Some((_, Some(l))) => {
-                return Err(IrmError::AlreadyBootstrapped {
-                    name: name.to_string(),
-                    layer: l,
-                })
-            }
-            Some(_) => {}
-        }
-        let answer = self.bootstrap_ipcp(name, layer, params, autobind);
-        if answer.is_err() && created {
-            // `bootstrap` created this IPCP: a failed bootstrap leaves nothing behind.
-            let _ = self.ipcp_destroy(name);
-        }
-        answer
-    }
-
-    fn bootstrap_ipcp(
-        self: &Arc<Self>,
-        name: &str,
-        layer: &str,
-        params: Vec<(String, String)>,
-        autobind: bool,
-    ) -> Answer {
-        let rpc = self.rpc_of(name)?;
-        let req = IpcpReq::Bootstrap {
-            layer: layer.to_string(),
-            params,
-        };
-        let (resp, _) = rpc
-            .request(req, &[], Some(IPCP_TIMEOUT))
-            .map_err(|e| rpc_err(name, e))?;
-        match resp {
-            IpcpResp::Bootstrapped { layer, hash, mtu } => {
-                let mut g = self.lock();
-                if let Some(i) = g.ipcps.get_mut(name) {
-                    i.layer = Some(layer.clone());
-                    i.hash = hash;
-                    i.mtu = mtu;
-                }
-                drop(g);
-                info!("Bootstrapped IPCP {name} in layer {layer}.");
-                if autobind {
-                    self.bind(
-                        BindTarget::Ipcp {
-                            name: name.to_string(),
-                        },
-                        &layer,
-                    )?;
-                }
-                ok()
-            }
-            IpcpResp::Err(e) => Err(e),
-            other => Err(rpc_err(name, format!("unexpected answer {other:?}"))),
-        }
-    }
-
     // ---- names ---------------------------------------------------------------------------
 
-    fn bind(&self, target: BindTarget, name: &str) -> Answer {
+    pub(crate) fn bind(&self, target: BindTarget, name: &str) -> Answer {
         check_name(name)?;
         let mut g = self.lock();
         match &target {

@@ -5,9 +5,12 @@
 
 pub mod config;
 mod flows;
+pub mod ipcps;
 pub mod irmd;
 pub mod registry;
 pub mod server;
 pub mod spawn;
+#[cfg(test)]
+mod testkit;
 
 pub use irmd::Irmd;

@@ -16,6 +16,9 @@ pub struct Ipcp {
     pub rpc: Arc<Rpc>,
     /// Set once bootstrapped or enrolled.
     pub layer: Option<String>,
+    /// While an enrollment runs: the layer it joins, when known (`layer` given, or `dst` is
+    /// the name of a layer), else the empty string.
+    pub joining: Option<String>,
     pub hash: HashAlgo,
     pub mtu: u32,
 }
@@ -27,10 +30,10 @@ impl Ipcp {
             kind: self.kind,
             pid: self.pid,
             layer: self.layer.clone(),
-            state: if self.layer.is_some() {
-                "operational".into()
-            } else {
-                "init".into()
+            state: match (&self.layer, &self.joining) {
+                (Some(_), _) => "operational".into(),
+                (None, Some(_)) => "enrolling".into(),
+                (None, None) => "init".into(),
             },
         }
     }
@@ -187,20 +190,31 @@ impl Registry {
         let (Some(p), Some(n)) = (self.procs.get(&pid), self.names.get(name)) else {
             return false;
         };
-        n.pids.contains(&pid) || n.progs.iter().any(|b| b.base() == p.prog)
+        n.pids.contains(&pid)
+            || self.bound_ipcp_pids(n).any(|i| i == pid)
+            || n.progs.iter().any(|b| b.base() == p.prog)
     }
 
-    /// Processes that may accept flows for `name`, in binding order.
+    /// The pids of the IPCPs bound to a name (an IPCP accepts flows as the application of
+    /// the layers below it, once its process has announced itself).
+    fn bound_ipcp_pids<'a>(&'a self, n: &'a Name) -> impl Iterator<Item = u32> + 'a {
+        n.ipcps
+            .iter()
+            .filter_map(|i| self.ipcps.get(i).map(|i| i.pid))
+    }
+
+    /// Processes that may accept flows for `name`, in binding order: processes bound by pid,
+    /// then the processes of bound IPCPs, then listening processes of bound programs.
     pub fn candidates(&self, name: &str) -> Vec<u32> {
         let Some(n) = self.names.get(name) else {
             return Vec::new();
         };
-        let mut out: Vec<u32> = n
-            .pids
-            .iter()
-            .copied()
-            .filter(|p| self.procs.contains_key(p))
-            .collect();
+        let mut out: Vec<u32> = Vec::new();
+        for p in n.pids.iter().copied().chain(self.bound_ipcp_pids(n)) {
+            if self.procs.contains_key(&p) && !out.contains(&p) {
+                out.push(p);
+            }
+        }
         let mut by_prog: Vec<u32> = self
             .procs
             .iter()
@@ -289,11 +303,83 @@ impl Registry {
             .map(|i| i.name.clone())
             .collect()
     }
+
+    /// The IPCP whose process is `pid`, if `pid` is an IPCP.
+    pub fn ipcp_of_pid(&self, pid: u32) -> Option<&Ipcp> {
+        if pid == 0 {
+            return None;
+        }
+        self.ipcps.values().find(|i| i.pid == pid)
+    }
+
+    /// The layer an IPCP is in, or is joining (when the enrollment knows which).
+    fn layer_of(i: &Ipcp) -> Option<&str> {
+        i.layer
+            .as_deref()
+            .or(i.joining.as_deref())
+            .filter(|l| !l.is_empty())
+    }
+
+    /// The layers a flow allocated by process `pid` must not run over. For an application:
+    /// none. For an IPCP: its own layer and every layer that depends on it, so a layer never
+    /// runs over itself. Layer L depends on M when an IPCP of L holds a flow over M (it is
+    /// the flow's allocating or accepting process), or over a layer that depends on M.
+    pub fn layers_barred_for(&self, pid: u32) -> BTreeSet<String> {
+        let mut barred = BTreeSet::new();
+        let Some(own) = self.ipcp_of_pid(pid).and_then(Self::layer_of) else {
+            return barred;
+        };
+        barred.insert(own.to_string());
+        // (upper, lower): an IPCP of `upper` holds a flow over `lower`.
+        let edges: BTreeSet<(&str, &str)> = self
+            .flows
+            .values()
+            .flat_map(|f| [f.alloc_pid, f.accept_pid].map(|p| (p, f.layer.as_str())))
+            .filter_map(|(p, lower)| Some((Self::layer_of(self.ipcp_of_pid(p)?)?, lower)))
+            .collect();
+        loop {
+            let before = barred.len();
+            for (upper, lower) in &edges {
+                if barred.contains(*lower) && !barred.contains(*upper) {
+                    barred.insert(upper.to_string());
+                }
+            }
+            if barred.len() == before {
+                return barred;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::fake_ipcp;
+    use o7s::ctrl::msg::IpcpResp;
+
+    /// Put an IPCP of `kind` with process `pid` into `r`, in `layer`.
+    fn ipcp(r: &mut Registry, name: &str, kind: IpcpKind, pid: u32, layer: Option<&str>) {
+        let (i, _) = fake_ipcp(name, kind, pid, layer, |_| IpcpResp::Ok);
+        r.ipcps.insert(name.to_string(), i);
+    }
+
+    /// A flow over `layer` between processes `a` and `b` (0: the IPCP carrying it).
+    fn flow(r: &mut Registry, id: u64, layer: &str, a: u32, b: u32) {
+        r.flows.insert(
+            id,
+            FlowRec {
+                id,
+                name: format!("n{id}"),
+                layer: layer.into(),
+                ipcp: String::new(),
+                qos: QosSpec::RAW,
+                alloc_pid: a,
+                accept_pid: b,
+                live: None,
+                state: FlowState::Allocated,
+            },
+        );
+    }
 
     fn proc(prog: &str) -> Proc {
         Proc {
@@ -348,5 +434,77 @@ mod tests {
         r.remove_proc(7);
         assert!(r.names["srv"].pids.is_empty());
         assert!(r.candidates("srv").is_empty());
+    }
+
+    #[test]
+    fn flows_to_a_name_bound_to_an_ipcp_go_to_its_process() {
+        let mut r = Registry::default();
+        ipcp(&mut r, "u1", IpcpKind::Unicast, 50, Some("net"));
+        ipcp(&mut r, "u2", IpcpKind::Unicast, 60, None);
+        r.names.insert(
+            "net".into(),
+            Name {
+                ipcps: vec!["u1".into(), "u2".into()],
+                pids: vec![7],
+                ..Default::default()
+            },
+        );
+        // Not announced yet: not a candidate.
+        assert!(r.candidates("net").is_empty());
+        assert!(!r.may_accept(50, "net"));
+        r.procs.insert(50, proc("ipcpd"));
+        r.procs.insert(7, proc("x"));
+        r.procs.insert(60, proc("ipcpd"));
+        // Processes bound by pid first, then those of bound IPCPs in binding order.
+        assert_eq!(r.candidates("net"), vec![7, 50, 60]);
+        assert!(r.may_accept(50, "net") && r.may_accept(60, "net"));
+        assert!(!r.may_accept(50, "other"));
+        // Spill fills the first ready one; round-robin rotates over all of them.
+        assert_eq!(r.pick_acceptor("net"), Some(7));
+        if let Some(p) = r.procs.get_mut(&7) {
+            p.accepting = 0;
+        }
+        assert_eq!(r.pick_acceptor("net"), Some(50));
+        if let Some(n) = r.names.get_mut("net") {
+            n.lb = LoadBalance::RoundRobin;
+        }
+        let picks: Vec<_> = (0..4).filter_map(|_| r.pick_acceptor("net")).collect();
+        assert_eq!(picks, vec![50, 60, 50, 60]);
+        // An IPCP that goes away is no candidate any more.
+        r.remove_ipcp("u1");
+        assert_eq!(r.candidates("net"), vec![7, 60]);
+    }
+
+    #[test]
+    fn an_ipcp_never_allocates_over_its_layer_or_a_layer_above_it() {
+        let mut r = Registry::default();
+        ipcp(&mut r, "lo", IpcpKind::Local, 10, Some("lo"));
+        ipcp(&mut r, "e", IpcpKind::EthDix, 11, Some("eth"));
+        ipcp(&mut r, "u1", IpcpKind::Unicast, 20, Some("net"));
+        ipcp(&mut r, "u2", IpcpKind::Unicast, 30, Some("top"));
+        ipcp(&mut r, "u3", IpcpKind::Unicast, 40, Some("side"));
+        // net runs over eth; top runs over net (u2 accepted that flow); an application
+        // (pid 99) uses top; the IPCP carrying a flow shows as 0.
+        flow(&mut r, 1, "eth", 20, 0);
+        flow(&mut r, 2, "net", 0, 30);
+        flow(&mut r, 3, "top", 99, 0);
+        let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(r.layers_barred_for(20), set(&["net", "top"]));
+        assert_eq!(r.layers_barred_for(30), set(&["top"]));
+        assert_eq!(r.layers_barred_for(40), set(&["side"]));
+        // Applications and shims may use any layer.
+        assert!(r.layers_barred_for(99).is_empty());
+        assert!(r.layers_barred_for(0).is_empty());
+        // An IPCP being enrolled into a known layer is barred from it and what sits on it;
+        // one that does not know its layer yet is barred from nothing.
+        ipcp(&mut r, "u4", IpcpKind::Unicast, 50, None);
+        assert!(r.layers_barred_for(50).is_empty());
+        if let Some(i) = r.ipcps.get_mut("u4") {
+            i.joining = Some("net".into());
+        }
+        assert_eq!(r.layers_barred_for(50), set(&["net", "top"]));
+        // A cycle in the flow table (which this rule prevents) still ends.
+        flow(&mut r, 4, "top", 20, 0);
+        assert_eq!(r.layers_barred_for(30), set(&["net", "top"]));
     }
 }

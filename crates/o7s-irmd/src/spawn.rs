@@ -111,6 +111,7 @@ impl Spawner {
             pid,
             rpc,
             layer: None,
+            joining: None,
             hash: Default::default(),
             mtu: 0,
         })

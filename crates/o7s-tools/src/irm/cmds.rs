@@ -167,8 +167,17 @@ pub(super) fn ipcp_enroll(k: &mut Words<'_>) -> Res<Action> {
     }
     let name = k.need(name, "name NAME")?;
     let kind = kind.map(|t| k.kind(&t)).transpose()?;
+    if let Some(t) = kind.filter(|t| !matches!(t, IpcpKind::Unicast | IpcpKind::Broadcast)) {
+        return k.fail(format!(
+            "only unicast and broadcast IPCPs enroll; a {t} IPCP is bootstrapped: \
+             irm ipcp bootstrap type {t} name {name} layer LAYER ..."
+        ));
+    }
     if dst.is_none() && layer.is_none() {
-        return k.fail("enroll needs \"dst DST\" or \"layer LAYER\"");
+        return k.fail(
+            "enroll needs \"dst DST\" (a member of the layer, or the layer's name) or \
+             \"layer LAYER\"",
+        );
     }
     Ok(Action::Send(IrmReq::IpcpEnroll {
         name,
@@ -220,6 +229,12 @@ pub(super) fn ipcp_connect(k: &mut Words<'_>, connect: bool) -> Res<Action> {
 }
 
 pub(super) fn ipcp_show(k: &mut Words<'_>) -> Res<Action> {
+    // `irm ipcp show NAME`, as SYSTEM.md spells it; `name NAME` as the other commands do.
+    if k.remaining() == 1 {
+        if let Some(n) = k.next() {
+            return Ok(Action::IpcpShow(n.to_string()));
+        }
+    }
     let mut name = None;
     while let Some(w) = k.next_kw(&["name"])? {
         match w {

@@ -155,10 +155,15 @@ pub fn run(inv: &Invocation) -> Result<String, o7s::Error> {
             }
         }
         (Action::FlowList, IrmResp::Flows(v)) => {
+            // Best effort: without the IPCP list, IPCP processes show as bare pids.
+            let ipcps = match irm.call(&IrmReq::IpcpList) {
+                Ok((IrmResp::Ipcps(i), _)) => show::ipcp_pids(&i),
+                _ => show::IpcpPids::new(),
+            };
             if inv.json {
-                json_line(show::flows_json(&v))
+                json_line(show::flows_json(&v, &ipcps))
             } else {
-                show::flows_table(&v)
+                show::flows_table(&v, &ipcps)
             }
         }
         (_, r) => return Err(unexpected(r)),

@@ -232,6 +232,11 @@ pub(super) struct Words<'a> {
 }
 
 impl<'a> Words<'a> {
+    /// How many words are left.
+    pub(super) fn remaining(&self) -> usize {
+        self.words.len().saturating_sub(self.i)
+    }
+
     pub(super) fn next(&mut self) -> Option<&'a str> {
         let w = self.words.get(self.i).copied();
         self.i += 1;

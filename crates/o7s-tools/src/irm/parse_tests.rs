@@ -228,6 +228,70 @@ fn enroll_connect_disconnect() {
 }
 
 #[test]
+fn enroll_in_any_order_and_abbreviated() {
+    let want = IrmReq::IpcpEnroll {
+        name: s("u2"),
+        kind: Some(IpcpKind::Broadcast),
+        dst: Some(s("b1")),
+        layer: Some(s("bc")),
+        autobind: true,
+    };
+    assert_eq!(
+        send("ipcp enroll autobind layer bc dst b1 type broadcast name u2"),
+        want
+    );
+    assert_eq!(send("i e n u2 t broadcast d b1 l bc a"), want);
+    assert_eq!(
+        send("ipcp enroll name u2 type broadcast dst b1 dif bc autobind"),
+        want
+    );
+    let e = bad("ipcp enroll name u2 type eth-dix dst u1");
+    assert!(
+        e.msg.contains("only unicast and broadcast IPCPs enroll"),
+        "{e}"
+    );
+    assert!(
+        e.msg.contains("irm ipcp bootstrap type eth-dix name u2"),
+        "{e}"
+    );
+    assert_eq!(e.usage, Some(usage::IPCP_ENROLL));
+    assert!(bad("ipcp enroll name u2 type token dst u1")
+        .msg
+        .contains("unknown IPCP type"));
+    assert!(bad("ipcp enroll name u2 dst")
+        .msg
+        .contains("\"dst\" needs a value"));
+    assert!(bad("ipcp enroll name u2 dst a dst b").msg.contains("twice"));
+    assert!(bad("ipcp enroll name u2 dst a bogus")
+        .msg
+        .contains("\"bogus\""));
+    assert!(bad("ipcp connect name u2 component dt")
+        .msg
+        .contains("dst DST"));
+    assert!(bad("ipcp connect component dt dst u1")
+        .msg
+        .contains("name NAME"));
+    assert!(matches!(
+        send("i conn n u2 comp mgmt dst u1"),
+        IrmReq::IpcpConnect { .. }
+    ));
+}
+
+#[test]
+fn ipcp_show_takes_the_name_bare_or_with_its_keyword() {
+    assert_eq!(p("ipcp show net-a").action, Action::IpcpShow(s("net-a")));
+    assert_eq!(
+        p("ipcp show name net-a").action,
+        Action::IpcpShow(s("net-a"))
+    );
+    // A bare name that looks like the keyword is still the name.
+    assert_eq!(p("ipcp show n").action, Action::IpcpShow(s("n")));
+    assert_eq!(p("i s u1 --json").action, Action::IpcpShow(s("u1")));
+    assert!(bad("ipcp show").msg.contains("name NAME"));
+    assert!(bad("ipcp show a b").msg.contains("unexpected word \"a\""));
+}
+
+#[test]
 fn ipcp_list_filters_and_json_anywhere() {
     assert_eq!(
         p("ipcp list"),
@@ -455,6 +519,11 @@ fn help_everywhere() {
         ("ipcp", usage::IPCP),
         ("ipcp bootstrap help", usage::IPCP_BOOTSTRAP),
         ("ipcp bootstrap type local --help", usage::IPCP_BOOTSTRAP),
+        ("ipcp enroll --help", usage::IPCP_ENROLL),
+        ("ipcp enroll name u2 --help", usage::IPCP_ENROLL),
+        ("ipcp connect help", usage::IPCP_CONNECT),
+        ("ipcp disconnect -h", usage::IPCP_DISCONNECT),
+        ("ipcp show --help", usage::IPCP_SHOW),
         ("bind help", usage::BIND),
         ("unbind --help", usage::UNBIND),
         ("name help", usage::NAME),

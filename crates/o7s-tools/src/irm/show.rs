@@ -116,15 +116,25 @@ pub fn names_json(v: &[NameInfo]) -> Value {
     )
 }
 
-fn pid(p: u32) -> String {
-    if p == 0 {
-        "ipcp".to_string()
-    } else {
-        p.to_string()
+/// The IPCPs by pid, to name the IPCP processes that own flows (a unicast IPCP allocates
+/// and accepts flows in the layers below it, as any application does).
+pub type IpcpPids = std::collections::HashMap<u32, String>;
+
+pub fn ipcp_pids(v: &[IpcpInfo]) -> IpcpPids {
+    v.iter().map(|i| (i.pid, i.name.clone())).collect()
+}
+
+/// A flow's end as `irm flow list` shows it: `ipcp` for the IPCP that carries the flow
+/// (pid 0), `NAME(PID)` for an IPCP process that uses it, else the pid.
+fn owner(p: u32, ipcps: &IpcpPids) -> String {
+    match (p, ipcps.get(&p)) {
+        (0, _) => "ipcp".to_string(),
+        (p, Some(n)) => format!("{n}({p})"),
+        (p, None) => p.to_string(),
     }
 }
 
-pub fn flows_table(v: &[FlowInfo]) -> String {
+pub fn flows_table(v: &[FlowInfo], ipcps: &IpcpPids) -> String {
     let rows: Vec<Vec<String>> = v
         .iter()
         .map(|f| {
@@ -133,8 +143,8 @@ pub fn flows_table(v: &[FlowInfo]) -> String {
                 f.name.clone(),
                 f.layer.clone(),
                 f.qos.clone(),
-                pid(f.alloc_pid),
-                pid(f.accept_pid),
+                owner(f.alloc_pid, ipcps),
+                owner(f.accept_pid, ipcps),
                 f.state.clone(),
             ]
         })
@@ -153,7 +163,10 @@ pub fn flows_table(v: &[FlowInfo]) -> String {
     )
 }
 
-pub fn flows_json(v: &[FlowInfo]) -> Value {
+/// As the table; `alloc_ipcp`/`accept_ipcp` name the IPCP whose process that end is (null
+/// for an application).
+pub fn flows_json(v: &[FlowInfo], ipcps: &IpcpPids) -> Value {
+    let name = |p: u32| ipcps.get(&p).filter(|_| p != 0).cloned();
     Value::Array(
         v.iter()
             .map(|f| {
@@ -164,6 +177,8 @@ pub fn flows_json(v: &[FlowInfo]) -> Value {
                     "qos": f.qos,
                     "alloc_pid": f.alloc_pid,
                     "accept_pid": f.accept_pid,
+                    "alloc_ipcp": name(f.alloc_pid),
+                    "accept_ipcp": name(f.accept_pid),
                     "state": f.state,
                 })
             })
@@ -265,15 +280,42 @@ oping.server  round-robin  lo      -      oping     10,11
             accept_pid: 0,
             state: "allocated".into(),
         }];
+        let none = IpcpPids::new();
         assert_eq!(
-            flows_table(&f),
+            flows_table(&f, &none),
             "\
 ID  NAME          LAYER  QOS  ALLOC-PID  ACCEPT-PID  STATE
 7   oping.server  lo     raw  10         ipcp        allocated
 "
         );
-        let j = flows_json(&f);
+        let j = flows_json(&f, &none);
         assert_eq!(j[0]["flow_id"], 7);
         assert_eq!(j[0]["accept_pid"], 0);
+        assert_eq!(j[0]["alloc_ipcp"], Value::Null);
+    }
+
+    #[test]
+    fn flows_of_ipcp_processes_name_the_ipcp() {
+        let f = vec![FlowInfo {
+            flow_id: 9,
+            name: "net".into(),
+            layer: "eth0".into(),
+            qos: "raw".into(),
+            alloc_pid: 0,
+            accept_pid: 99,
+            state: "allocated".into(),
+        }];
+        let pids = ipcp_pids(&ipcps());
+        assert_eq!(
+            flows_table(&f, &pids),
+            "\
+ID  NAME  LAYER  QOS  ALLOC-PID  ACCEPT-PID     STATE
+9   net   eth0   raw  ipcp       unicast-1(99)  allocated
+"
+        );
+        let j = flows_json(&f, &pids);
+        assert_eq!(j[0]["accept_pid"], 99);
+        assert_eq!(j[0]["accept_ipcp"], "unicast-1");
+        assert_eq!(j[0]["alloc_ipcp"], Value::Null);
     }
 }

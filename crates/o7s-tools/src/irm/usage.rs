@@ -14,13 +14,25 @@ irm ipcp bootstrap type TYPE name NAME layer LAYER [PARAM VALUE]... [autobind]
               [dht_t_replicate S] [hash ALGO] [autobind]
   broadcast:  [autobind]
   ALGO: SHA3_224 | SHA3_256 | SHA3_384 | SHA3_512 (default SHA3_256)";
-pub const IPCP_ENROLL: &str =
-    "irm ipcp enroll    name NAME [type TYPE] [dst DST] [layer LAYER] [autobind]";
-pub const IPCP_CONNECT: &str =
-    "irm ipcp connect    name NAME component (dt|mgmt) dst DST [qos CUBE]";
-pub const IPCP_DISCONNECT: &str = "irm ipcp disconnect name NAME component (dt|mgmt) dst DST";
+pub const IPCP_ENROLL: &str = "\
+irm ipcp enroll    name NAME [type TYPE] [dst DST] [layer LAYER] [autobind]
+  Join the layer of DST: a member's IPCP name, or the layer's name. The IPCP is created
+  if it does not exist (type unicast unless TYPE is broadcast). Without dst, LAYER is the
+  destination; with both, the layer joined must be LAYER. autobind binds the IPCP to NAME
+  and to the layer's name, so that its peers' flows reach it.
+  No local name is needed: DST lives in a layer below (irm name reg on its system).";
+pub const IPCP_CONNECT: &str = "\
+irm ipcp connect    name NAME component (dt|mgmt) dst DST [qos CUBE]
+  Make an adjacency of a component of IPCP NAME to the member DST (its IPCP name):
+  mgmt (management: routing and directory updates) or dt (data transfer), over a flow
+  of a layer below with QoS CUBE (raw, best, video, voice, data). Connect mgmt first.";
+pub const IPCP_DISCONNECT: &str = "\
+irm ipcp disconnect name NAME component (dt|mgmt) dst DST
+  Take down the adjacency of a component of IPCP NAME to the member DST.";
 pub const IPCP_LIST: &str = "irm ipcp list      [type TYPE] [name NAME] [layer LAYER] [--json]";
-pub const IPCP_SHOW: &str = "irm ipcp show      name NAME [--json]";
+pub const IPCP_SHOW: &str = "\
+irm ipcp show      NAME [--json]
+irm ipcp show      name NAME [--json]";
 
 pub const BIND: &str = "\
 irm bind   program PROG name NAME [auto] [-- ARGS...]
@@ -47,7 +59,7 @@ irm ipcp enroll    name NAME [type TYPE] [dst DST] [layer LAYER] [autobind]
 irm ipcp connect    name NAME component (dt|mgmt) dst DST [qos CUBE]
 irm ipcp disconnect name NAME component (dt|mgmt) dst DST
 irm ipcp list      [type TYPE] [name NAME] [layer LAYER] [--json]
-irm ipcp show      name NAME [--json]
+irm ipcp show      NAME [--json]
 TYPE: local, eth-llc, eth-dix, udp4, udp6, unicast, broadcast
 (irm ipcp bootstrap help: the parameters of each type)";
 
@@ -70,7 +82,7 @@ irm ipcp enroll    name NAME [type TYPE] [dst DST] [layer LAYER] [autobind]
 irm ipcp connect    name NAME component (dt|mgmt) dst DST [qos CUBE]
 irm ipcp disconnect name NAME component (dt|mgmt) dst DST
 irm ipcp list      [type TYPE] [name NAME] [layer LAYER]
-irm ipcp show      name NAME
+irm ipcp show      NAME
 irm bind   program PROG name NAME [auto] [-- ARGS...]
 irm bind   process PID  name NAME
 irm bind   ipcp    IPCP name NAME

@@ -2,8 +2,9 @@
 //! into the ordered list of [`IrmReq`]s that applying the file means.
 //!
 //! Parsing checks the whole file before anything is applied: every error names the file, the
-//! line and the key at fault and says what is allowed. This module only reads text; the IRMd
-//! executes the requests, in order, at start.
+//! line and the key at fault and says what is allowed. This module only reads text;
+//! [`crate::apply`] decides what is applied at start and what (enrollments, connections)
+//! waits for peers in the background.
 //!
 //! The requests come in this order: for each `[name.NAME]`, a `NameCreate` and a `Bind` per
 //! program; then, for each IPCP table in file order, its `IpcpBootstrap` (`bootstrap = LAYER`),

@@ -39,6 +39,7 @@ impl Irmd {
                 name,
                 format!("no answer within {} s", timeout.as_secs()),
             )),
+            Err(RpcError::Closed) => Err(rpc_err(name, "it exited (see the log of its ipcpd)")),
             Err(e) => Err(rpc_err(name, e)),
         }
     }

@@ -71,6 +71,20 @@ impl Irmd {
         (g, true)
     }
 
+    /// Sleep until `t`, or until the IRMd shuts down: false then.
+    pub(crate) fn sleep_until(&self, t: Instant) -> bool {
+        let mut g = self.lock();
+        loop {
+            if g.shutting_down {
+                return false;
+            }
+            if Instant::now() >= t {
+                return true;
+            }
+            g = self.wait_until(g, t).0;
+        }
+    }
+
     /// Handle one request from process `pid`.
     pub fn handle(self: &Arc<Self>, pid: u32, req: IrmReq) -> Answer {
         match req {

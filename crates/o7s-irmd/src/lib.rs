@@ -3,6 +3,7 @@
 //! up after processes that exit. It never touches a packet.
 #![forbid(unsafe_code)]
 
+pub mod apply;
 pub mod config;
 mod flows;
 pub mod ipcps;

@@ -2,8 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use o7s::ctrl::msg::IrmReq;
-use o7s_irmd::{config, spawn::Spawner, Irmd};
+use o7s_irmd::{apply, config, spawn::Spawner, Irmd};
 use rustix::net::{
     bind, listen, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType,
 };
@@ -58,9 +57,9 @@ fn claim_socket(path: &Path) -> Result<()> {
 
 fn run(args: Args) -> Result<()> {
     // Parse the config before anything else: a bad file changes nothing.
-    let steps = match &args.config {
-        Some(p) => config::load(p).map_err(|e| anyhow::anyhow!("{e}"))?,
-        None => Vec::new(),
+    let plan = match &args.config {
+        Some(p) => apply::plan(config::load(p).map_err(|e| anyhow::anyhow!("{e}"))?),
+        None => apply::Plan::default(),
     };
     let rundir = o7s::rundir::rundir();
     std::fs::create_dir_all(&rundir)
@@ -76,13 +75,21 @@ fn run(args: Args) -> Result<()> {
         "Ouroboros IPC Resource Manager daemon started, run directory {}.",
         rundir.display()
     );
-    // Apply the configuration before listening: once the socket exists, the system is up.
+    // Apply the configuration before listening: once the socket exists, this system is up.
+    // Enrollments and connections wait for peers, which may boot later: they run in the
+    // background once the socket exists (an enrolling IPCP allocates flows through it).
     if let Some(p) = &args.config {
-        if let Err(e) = apply(&irmd, &steps) {
+        if let Err(e) = apply::apply_now(&irmd, &plan.now) {
             irmd.shutdown();
             bail!("applying {}: {e}", p.display());
         }
-        info!("Applied configuration {}.", p.display());
+        match plan.later.len() {
+            0 => info!("Applied configuration {}.", p.display()),
+            n => info!(
+                "Applied configuration {}; {n} IPCP(s) enroll or connect in the background.",
+                p.display()
+            ),
+        }
     }
     let listener = socket_with(
         AddressFamily::UNIX,
@@ -105,6 +112,7 @@ fn run(args: Args) -> Result<()> {
             .name("irm-listen".into())
             .spawn(move || o7s_irmd::server::serve(irmd, listener))?
     };
+    apply::start(&irmd, plan.later);
     match server.join() {
         Ok(r) => r.context("serving the IRMd socket")?,
         Err(_) => bail!("the listener thread panicked"),
@@ -132,15 +140,6 @@ fn restrict_socket(path: &Path) {
         None => 0o600,
     };
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
-}
-
-fn apply(irmd: &Arc<Irmd>, steps: &[IrmReq]) -> Result<()> {
-    let me = std::process::id();
-    for s in steps {
-        irmd.handle(me, s.clone())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    Ok(())
 }
 
 fn install_signal_handler(irmd: Arc<Irmd>, sock: PathBuf) -> Result<()> {

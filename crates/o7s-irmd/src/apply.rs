@@ -295,22 +295,30 @@ pub fn apply_now(irmd: &Arc<Irmd>, reqs: &[IrmReq]) -> Result<(), IrmError> {
     Ok(())
 }
 
+/// Carry out one request of a job. The IPCP of an enrollment was created at start; if it is
+/// gone (`irm ipcp destroy`), the job ends rather than creating it again.
+fn exec_later(irmd: &Arc<Irmd>, req: &IrmReq) -> Result<(), IrmError> {
+    if let IrmReq::IpcpEnroll { name, .. } = req {
+        if !irmd.lock().ipcps.contains_key(name) {
+            return Err(IrmError::NoSuchIpcp { name: name.clone() });
+        }
+    }
+    irmd.handle(std::process::id(), req.clone()).map(|_| ())
+}
+
 /// Run each job on a thread of its own until it is done or the IRMd shuts down. Call once
 /// the IRMd listens: an enrolling IPCP allocates its flows through it.
 pub fn start(irmd: &Arc<Irmd>, jobs: Vec<Job>) {
     for mut job in jobs {
         let irmd = irmd.clone();
         let name = format!("cfg-{}", job.ipcp);
-        let spawned = std::thread::Builder::new().name(name).spawn(move || {
-            let me = std::process::id();
-            loop {
-                let exec = |r: &IrmReq| irmd.handle(me, r.clone()).map(|_| ());
-                match job.poll(Instant::now(), exec) {
-                    Poll::Done => return,
-                    Poll::At(t) => {
-                        if !irmd.sleep_until(t) {
-                            return;
-                        }
+        let spawned = std::thread::Builder::new().name(name).spawn(move || loop {
+            let exec = |r: &IrmReq| exec_later(&irmd, r);
+            match job.poll(Instant::now(), exec) {
+                Poll::Done => return,
+                Poll::At(t) => {
+                    if !irmd.sleep_until(t) {
+                        return;
                     }
                 }
             }

@@ -337,3 +337,12 @@ fn sleeping_ends_at_shutdown() {
     irmd.shutdown();
     assert!(!bg.join().expect("sleeper"));
 }
+
+#[test]
+fn a_destroyed_ipcp_is_not_enrolled_again() {
+    let irmd = crate::testkit::irmd();
+    let e = exec_later(&irmd, &enroll("gone", "u1"));
+    assert_eq!(e, Err(IrmError::NoSuchIpcp { name: s("gone") }));
+    assert!(!retryable(&IrmError::NoSuchIpcp { name: s("gone") }));
+    assert!(irmd.lock().ipcps.is_empty(), "nothing was started");
+}

@@ -218,10 +218,14 @@ impl Irmd {
         }
         let created = self.ipcp_to_place(kind, name)?;
         {
-            // The layer being joined, when known, is barred to the IPCP's own flows at once
-            // (it must not enroll over its future layer).
+            // The layer being joined, when known (given, or dst is a layer or an IPCP of
+            // this system), is barred to the IPCP's own flows at once: it must not enroll
+            // over its future layer.
             let mut g = self.lock();
-            let known = (!g.layer_members(&dst).is_empty()).then(|| dst.clone());
+            let known = match g.ipcps.get(&dst) {
+                Some(peer) => peer.layer.clone(),
+                None => (!g.layer_members(&dst).is_empty()).then(|| dst.clone()),
+            };
             let hint = layer.clone().or(known).unwrap_or_default();
             match g.ipcps.get_mut(name) {
                 None => {

@@ -175,6 +175,19 @@ fn a_slow_enrollment_shows_and_refuses_a_second_one() {
     }
     let e = err(irmd.handle(1, enroll("u2", Some("u1"), None, false)));
     assert!(e.to_string().contains("enrolling already"), "{e}");
+    // Through an IPCP of this system, its layer is the one being joined.
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let (weak, got) = (Arc::downgrade(&irmd), seen.clone());
+    let _u3 = add(&irmd, "u3", IpcpKind::Unicast, PID + 2, None, move |_| {
+        if let (Some(irmd), Ok(mut got)) = (weak.upgrade(), got.lock()) {
+            *got = irmd.lock().ipcps["u3"].joining.clone();
+        }
+        joined("net")
+    });
+    assert!(irmd
+        .handle(1, enroll("u3", Some("u1"), None, false))
+        .is_ok());
+    assert_eq!(*seen.lock().expect("seen"), Some("net".to_string()));
     let e = err(irmd.handle(
         1,
         IrmReq::IpcpBootstrap {

@@ -86,28 +86,47 @@ impl Irmd {
                 .collect()
         };
         ipcps.sort_by_key(|i| kind_rank(i.0));
-        let mut chosen = None;
-        // An IPCP that could not look the name up (its DNS server did not answer, say).
-        let mut failed = None;
-        for (kind, ipcp, layer, rpc, hash) in ipcps {
+        // Ask every layer at once (a miss can cost a layer its whole query timeout, e.g. an
+        // Ethernet broadcast nobody answers) and take the most preferred layer that has the
+        // name, as soon as every more preferred one has answered.
+        let (tx, rx) = std::sync::mpsc::channel();
+        for (i, (_, _, _, rpc, hash)) in ipcps.iter().enumerate() {
+            let (t, rpc, hash) = (tx.clone(), rpc.clone(), hash.clone());
             let left = deadline.saturating_duration_since(Instant::now());
-            let q = rpc.request(
-                IpcpReq::Query { hash: hash.clone() },
-                &[],
-                Some(left.min(IPCP_TIMEOUT)),
-            );
-            match q {
-                Ok((IpcpResp::Bool(true), _)) => {
-                    chosen = Some((kind, ipcp, layer, rpc, hash));
-                    break;
-                }
-                Ok((IpcpResp::Err(e), _)) => {
-                    info!("IPCP {ipcp} could not look up {name}: {e}");
-                    failed.get_or_insert(e);
-                }
-                _ => {}
+            let spawned = std::thread::Builder::new()
+                .name("query".into())
+                .spawn(move || {
+                    let q = rpc.request(IpcpReq::Query { hash }, &[], Some(left.min(IPCP_TIMEOUT)));
+                    let _ = t.send((i, q));
+                });
+            if spawned.is_err() {
+                let _ = tx.send((i, Err(o7s::ctrl::rpc::RpcError::Closed)));
             }
         }
+        drop(tx);
+        let mut answers: Vec<Option<bool>> = vec![None; ipcps.len()];
+        let mut chosen_at = None;
+        // An IPCP that could not look the name up (its DNS server did not answer, say).
+        let mut failed = None;
+        while chosen_at.is_none() {
+            let Ok((i, q)) = rx.recv() else { break };
+            answers[i] = Some(matches!(q, Ok((IpcpResp::Bool(true), _))));
+            if let Ok((IpcpResp::Err(e), _)) = q {
+                info!("IPCP {} could not look up {name}: {e}", ipcps[i].1);
+                failed.get_or_insert(e);
+            }
+            for a in &answers {
+                match a {
+                    None => break,
+                    Some(false) => continue,
+                    Some(true) => {
+                        chosen_at = answers.iter().position(|a| *a == Some(true));
+                        break;
+                    }
+                }
+            }
+        }
+        let chosen = chosen_at.map(|i| ipcps.swap_remove(i));
         // Found nowhere: if a layer could not tell, its reason says more than "not found".
         let Some((kind, ipcp, layer, rpc, hash)) = chosen else {
             return Err(failed.unwrap_or_else(|| IrmError::NameNotFound {

@@ -6,6 +6,7 @@
 pub mod frct;
 pub mod hash;
 pub mod qos;
+pub mod routing;
 pub mod wire;
 
 pub use hash::{HashAlgo, NameHash};

@@ -420,6 +420,12 @@ impl<W: Wait> Duplex<W> {
         len <= self.tx.max_packet() && self.tx.tx_fits(&mut st, len).unwrap_or(false)
     }
 
+    /// See [`crate::Endpoint::tx_queued`].
+    pub fn tx_queued(&self) -> usize {
+        let st = lock(&self.tx_st);
+        self.tx.queued(&st) as usize
+    }
+
     /// See [`crate::Endpoint::is_down`].
     pub fn is_down(&self) -> bool {
         if self.down.load(Ordering::Relaxed) {

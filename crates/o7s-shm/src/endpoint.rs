@@ -294,6 +294,12 @@ impl Endpoint {
         self.inner.tx_space(len)
     }
 
+    /// Bytes this endpoint wrote that the peer has not read yet (the send queue's length,
+    /// record headers included): what a forwarder's congestion marking looks at.
+    pub fn tx_queued(&self) -> usize {
+        self.inner.tx_queued()
+    }
+
     /// The flow is down: the liveness fd reports hang-up (peer closed it, or someone called
     /// `shutdown()` on the pair), or the ring was found corrupt. Non-blocking.
     pub fn is_down(&self) -> bool {

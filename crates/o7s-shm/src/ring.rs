@@ -122,6 +122,13 @@ impl Ring {
         }
     }
 
+    /// Bytes written and not yet consumed (records with their headers), at most the ring's
+    /// capacity whatever the peer wrote into the consumer position.
+    pub(crate) fn queued(&self, st: &TxState) -> u64 {
+        let head = self.ctl().head.0.load(Ordering::Acquire);
+        st.tail.wrapping_sub(head).min(self.cap)
+    }
+
     /// Is there room for a record of `len` bytes? Refreshes the cached consumer position.
     pub(crate) fn tx_fits(&self, st: &mut TxState, len: usize) -> Result<bool, ShmError> {
         let need = self.need(st.tail, len);

@@ -455,3 +455,25 @@ fn random_garbage_never_panics() {
         }
     }
 }
+
+#[test]
+fn tx_queued_counts_what_the_peer_has_not_read() {
+    let f = flow(1 << 16, 0);
+    assert_eq!(f.a.tx_queued(), 0);
+    for i in 0..10 {
+        f.a.try_write(&pkt(i, 100)).unwrap();
+    }
+    let ten = f.a.tx_queued();
+    assert!(ten >= 1000 && ten < 1000 + 10 * 64, "{ten}");
+    let mut buf = [0u8; 256];
+    for _ in 0..5 {
+        f.b.try_read(&mut buf).unwrap();
+    }
+    let five = f.a.tx_queued();
+    assert!(five * 2 == ten, "{five} of {ten}");
+    for _ in 0..5 {
+        f.b.try_read(&mut buf).unwrap();
+    }
+    assert_eq!(f.a.tx_queued(), 0);
+    assert_eq!(f.b.tx_queued(), 0);
+}

@@ -339,6 +339,12 @@ impl Flow {
         Ok(buf.len())
     }
 
+    /// Bytes written to the flow that its peer (the IPCP, or the other application of a
+    /// local flow) has not taken yet.
+    pub fn tx_queued(&self) -> usize {
+        self.inner.ep.tx_queued()
+    }
+
     /// True once the peer is gone (deallocated, exited, or the layer lost the flow).
     pub fn is_down(&self) -> bool {
         self.inner.ep.is_down() || self.inner.frct.as_ref().is_some_and(|r| r.failed())

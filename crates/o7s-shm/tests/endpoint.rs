@@ -464,7 +464,7 @@ fn tx_queued_counts_what_the_peer_has_not_read() {
         f.a.try_write(&pkt(i, 100)).unwrap();
     }
     let ten = f.a.tx_queued();
-    assert!(ten >= 1000 && ten < 1000 + 10 * 64, "{ten}");
+    assert!((1000..1000 + 10 * 64).contains(&ten), "{ten}");
     let mut buf = [0u8; 256];
     for _ in 0..5 {
         f.b.try_read(&mut buf).unwrap();

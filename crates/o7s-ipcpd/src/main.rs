@@ -14,12 +14,13 @@ mod eth;
 mod local;
 mod shim;
 mod udp;
+mod unicast;
 
 /// An o7s IPC process (started by irmd).
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// IPCP type: local, udp4, udp6, eth-dix or eth-llc.
+    /// IPCP type: local, udp4, udp6, eth-dix, eth-llc or unicast.
     #[arg(long = "type")]
     kind: String,
     /// The IPCP's name.
@@ -86,6 +87,7 @@ fn run(args: Args) -> Result<()> {
         IpcpKind::Udp4 | IpcpKind::Udp6 => {
             std::sync::Arc::new(shim::ShimIpcp::new(&args.name, udp::UdpBoot { kind }))
         }
+        IpcpKind::Unicast => std::sync::Arc::new(unicast::UnicastIpcp::new(&args.name)),
         other => bail!("IPCP type {other} is not available in this build yet"),
     };
     let (done_tx, done_rx) = mpsc::channel::<()>();

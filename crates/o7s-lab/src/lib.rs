@@ -33,6 +33,7 @@ mod node;
 mod stale;
 mod sys;
 mod topology;
+pub mod unicast;
 
 pub use error::{LabError, Result};
 pub use lab::{Lab, PREFIX};

@@ -1,0 +1,329 @@
+//! Connections: lower flows to other members, each opened with the connection-establishment
+//! exchange (CEP) that names the component it serves. The initiator allocates the flow and
+//! speaks first; the acceptor answers with its own message, or an empty one when it has no
+//! such component.
+
+use super::fwd::{Adj, Comp};
+use super::Uni;
+use o7s::ctrl::msg::IrmError;
+use o7s::Flow;
+use o7s_proto::wire::cep::{consts, CepMsg, ConcSyntax};
+use o7s_proto::QosSpec;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{debug, info, warn};
+
+/// How long each side waits for the other's CEP message (the prototype waits 1 s; a first
+/// packet over a fresh lower flow may need longer on a loaded machine).
+pub const CEP_WAIT: Duration = Duration::from_secs(3);
+
+/// The peer timeout of an adjacency's lower flow: how long a silent neighbour takes to be
+/// declared gone, and so how fast routing reacts to a cut link (keepalives go every quarter
+/// of it).
+pub const ADJ_TIMEOUT_MS: u32 = 1000;
+
+/// The QoS of the lower flows of adjacencies: raw (no FRCT, as the prototype), with a short
+/// peer timeout unless the user asked for a cube.
+pub fn adj_qos(cube: Option<&str>) -> Result<QosSpec, IrmError> {
+    match cube {
+        None => Ok(QosSpec {
+            timeout: ADJ_TIMEOUT_MS,
+            ..QosSpec::RAW
+        }),
+        Some(c) => c
+            .parse::<o7s_proto::QosCube>()
+            .map(|c| c.spec())
+            .map_err(|e| IrmError::BadParam {
+                key: "qos".into(),
+                value: c.into(),
+                why: e.to_string(),
+            }),
+    }
+}
+
+/// Our CEP message for `comp` (address 0 for enrollment, as the prototype).
+pub fn cep_of(comp: Option<Comp>, own: u64) -> CepMsg {
+    match comp {
+        Some(Comp::Dt) => CepMsg::new(consts::DT_COMP, consts::DT_PROTO, 1, ConcSyntax::Fixed, own),
+        Some(Comp::Mgmt) => {
+            CepMsg::new(consts::MGMT_COMP, consts::LS_PROTO, 1, ConcSyntax::Gpb, own)
+        }
+        None => CepMsg::new(
+            consts::ENROLL_COMP,
+            consts::ENROLL_PROTO,
+            1,
+            ConcSyntax::Gpb,
+            0,
+        ),
+    }
+}
+
+/// Read one message from `flow`, waiting at most `wait`.
+pub fn read_within(flow: &Flow, wait: Duration, what: &str) -> Result<Vec<u8>, String> {
+    flow.set_read_timeout(Some(wait));
+    let mut buf = vec![0u8; 4096];
+    let r = flow.read(&mut buf);
+    flow.set_read_timeout(None);
+    match r {
+        Ok(n) => {
+            buf.truncate(n);
+            Ok(buf)
+        }
+        Err(o7s::Error::Timeout) => Err(format!("no {what} within {} s", wait.as_secs())),
+        Err(e) => Err(format!("{what}: {e}")),
+    }
+}
+
+/// Allocate a lower flow to `dst` and open it for `comp` (None: enrollment); returns the
+/// flow and the peer's CEP message.
+pub fn open(
+    dst: &str,
+    comp: Option<Comp>,
+    own: u64,
+    qos: QosSpec,
+) -> Result<(Flow, CepMsg), String> {
+    let flow = Flow::alloc(dst, qos, None).map_err(|e| format!("cannot reach {dst}: {e}"))?;
+    let mine = cep_of(comp, own);
+    let bytes = mine.to_vec().map_err(|e| e.to_string())?;
+    flow.write(&bytes)
+        .map_err(|e| format!("cannot send the connection request to {dst}: {e}"))?;
+    let answer =
+        read_within(&flow, CEP_WAIT, "connection answer").map_err(|e| format!("{dst}: {e}"))?;
+    let theirs = CepMsg::parse(&answer)
+        .map_err(|e| format!("{dst} answered the connection request with garbage: {e}"))?;
+    if theirs.comp_name != mine.comp_name {
+        return Err(if theirs.comp_name.is_empty() {
+            format!(
+                "{dst} has no {} component (is it a unicast IPCP?)",
+                mine.comp_name
+            )
+        } else {
+            format!(
+                "{dst} answered for component {:?}, not {:?}",
+                theirs.comp_name, mine.comp_name
+            )
+        });
+    }
+    if theirs.protocol != mine.protocol || theirs.pref_version != mine.pref_version {
+        return Err(format!(
+            "{dst} speaks {} version {}, we speak {} version {}",
+            theirs.protocol, theirs.pref_version, mine.protocol, mine.pref_version
+        ));
+    }
+    Ok((flow, theirs))
+}
+
+impl Uni {
+    /// `irm ipcp connect`: an adjacency of `comp` to the member named `dst`.
+    pub fn connect(self: &Arc<Self>, comp: Comp, dst: &str, qos: QosSpec) -> Result<(), IrmError> {
+        let (flow, theirs) =
+            open(dst, Some(comp), self.addr, qos).map_err(|why| IrmError::IpcpFailed {
+                name: self.name.clone(),
+                why: format!("connecting {} to {dst}: {why}", comp.name()),
+            })?;
+        if theirs.address == 0 || theirs.address == self.addr {
+            return Err(IrmError::IpcpFailed {
+                name: self.name.clone(),
+                why: format!(
+                    "{dst} gave address {:#x} for its {}: not a usable neighbour",
+                    theirs.address,
+                    comp.name()
+                ),
+            });
+        }
+        info!(
+            "Connected {} to {dst} (address {:#x}).",
+            comp.name(),
+            theirs.address
+        );
+        self.adjacency(flow, theirs.address, comp, dst);
+        Ok(())
+    }
+
+    /// `irm ipcp disconnect`: drop the adjacencies of `comp` made to `dst` (by name or by
+    /// address).
+    pub fn disconnect(self: &Arc<Self>, comp: Comp, dst: &str) -> Result<(), IrmError> {
+        let gone: Vec<Arc<Adj>> = self
+            .fwd
+            .adjs()
+            .into_iter()
+            .filter(|a| {
+                a.comp == comp
+                    && (a.dst == dst || format!("{:#x}", a.nb) == dst || a.nb.to_string() == dst)
+            })
+            .collect();
+        if gone.is_empty() {
+            return Err(IrmError::BadParam {
+                key: "dst".into(),
+                value: dst.into(),
+                why: format!(
+                    "no {} adjacency to {dst}; see irm ipcp show {}",
+                    comp.name(),
+                    self.name
+                ),
+            });
+        }
+        for a in gone {
+            self.adj_down(&a);
+        }
+        Ok(())
+    }
+
+    /// Start using an open lower flow as an adjacency: a thread reads it.
+    pub fn adjacency(self: &Arc<Self>, flow: Flow, nb: u64, comp: Comp, dst: &str) {
+        let adj = Adj::new(flow, nb, comp, dst);
+        self.fwd.add_adj(adj.clone());
+        match comp {
+            Comp::Dt => {
+                self.update_mtu();
+                self.ctl.link_up(self, nb);
+            }
+            Comp::Mgmt => self.ctl.mgmt_up(self, nb),
+        }
+        let me = Arc::downgrade(self);
+        let a = adj.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("{}-{:x}", comp.name(), nb))
+            .spawn(move || reader(me, a));
+        if let Err(e) = spawned {
+            warn!("cannot start a reader for neighbour {nb:#x}: {e}");
+            self.adj_down(&adj);
+        }
+    }
+
+    /// An adjacency ended (its flow went down, or it was disconnected).
+    pub fn adj_down(self: &Arc<Self>, a: &Arc<Adj>) {
+        if !a.up.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        let last = self.fwd.remove_adj(a);
+        info!("Lost {} adjacency to {:#x}.", a.comp.name(), a.nb);
+        if last {
+            match a.comp {
+                Comp::Dt => {
+                    self.ctl.link_down(self, a.nb);
+                    self.update_mtu();
+                }
+                Comp::Mgmt => self.ctl.mgmt_down(self, a.nb),
+            }
+        }
+    }
+
+    /// Accept lower flows for as long as the IPCP lives: each opens with a CEP message.
+    pub fn accept_loop(self: &Arc<Self>) {
+        let me = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("acceptor".into())
+            .spawn(move || loop {
+                let flow = match Flow::accept(None) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        warn!("accepting lower flows: {e}");
+                        std::thread::sleep(Duration::from_secs(1));
+                        continue;
+                    }
+                };
+                let Some(uni) = me.upgrade() else { return };
+                let spawned = std::thread::Builder::new()
+                    .name("cep".into())
+                    .spawn(move || uni.answer_cep(flow));
+                if let Err(e) = spawned {
+                    warn!("cannot answer a connection: {e}");
+                }
+            });
+        if let Err(e) = spawned {
+            warn!("cannot accept lower flows: {e}");
+        }
+    }
+
+    fn answer_cep(self: Arc<Self>, flow: Flow) {
+        let first = match read_within(&flow, CEP_WAIT, "connection request") {
+            Ok(b) => b,
+            Err(e) => {
+                debug!("a lower flow to {} sent {e}", flow.name());
+                return;
+            }
+        };
+        let theirs = match CepMsg::parse(&first) {
+            Ok(m) => m,
+            Err(e) => {
+                debug!("a lower flow opened with garbage: {e}");
+                return;
+            }
+        };
+        let comp = match theirs.comp_name.as_str() {
+            consts::DT_COMP => Some(Comp::Dt),
+            consts::MGMT_COMP => Some(Comp::Mgmt),
+            consts::ENROLL_COMP => None,
+            other => {
+                debug!("connection request for unknown component {other:?}");
+                let refuse = CepMsg::default().to_vec().unwrap_or_default();
+                let _ = flow.write(&refuse);
+                return;
+            }
+        };
+        let mine = cep_of(comp, self.addr);
+        if theirs.protocol != mine.protocol || theirs.pref_version != mine.pref_version {
+            info!(
+                "refusing {} {} version {}",
+                theirs.comp_name, theirs.protocol, theirs.pref_version
+            );
+            let refuse = CepMsg::default().to_vec().unwrap_or_default();
+            let _ = flow.write(&refuse);
+            return;
+        }
+        let Ok(bytes) = mine.to_vec() else { return };
+        if let Err(e) = flow.write(&bytes) {
+            debug!("cannot answer a connection request: {e}");
+            return;
+        }
+        match comp {
+            None => self.enroll_member(flow),
+            Some(c) => {
+                if theirs.address == 0 || theirs.address == self.addr {
+                    info!(
+                        "refusing a {} adjacency from address {:#x}",
+                        c.name(),
+                        theirs.address
+                    );
+                    return;
+                }
+                info!(
+                    "Accepted {} adjacency from {:#x}.",
+                    c.name(),
+                    theirs.address
+                );
+                self.adjacency(flow, theirs.address, c, "");
+            }
+        }
+    }
+}
+
+/// Read an adjacency's lower flow until it goes down.
+fn reader(uni: std::sync::Weak<Uni>, adj: Arc<Adj>) {
+    let mut buf = vec![0u8; 65536 + 256];
+    loop {
+        let r = adj.flow.read(&mut buf);
+        let Some(u) = uni.upgrade() else { return };
+        if !adj.up.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        match r {
+            Ok(n) => {
+                adj.rx.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                match adj.comp {
+                    Comp::Dt => u.receive(&mut buf[..n]),
+                    Comp::Mgmt => u.ctl.mgmt_packet(&u, adj.nb, &buf[..n]),
+                }
+            }
+            Err(o7s::Error::BufferTooSmall { needed }) if needed <= 1 << 22 => {
+                buf.resize(needed, 0);
+            }
+            Err(e) => {
+                debug!("adjacency to {:#x}: {e}", adj.nb);
+                u.adj_down(&adj);
+                return;
+            }
+        }
+    }
+}

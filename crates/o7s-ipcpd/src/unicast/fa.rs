@@ -1,0 +1,295 @@
+//! The flow allocator (endpoint 0): flow requests and replies between members, endpoint ids
+//! of flows, and the egress that puts an application's packets on the layer.
+
+use super::Uni;
+use crate::dataplane::Egress;
+use o7s::ctrl::msg::{IpcpNote, IpcpResp, IrmError};
+use o7s_proto::wire::dt::{Qc, FA_EID, RES_EIDS};
+use o7s_proto::wire::fa::{FaPacket, FaRepr};
+use o7s_proto::{NameHash, QosCube, QosSpec};
+use rustix::fd::OwnedFd;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+use tracing::{debug, info, warn};
+
+/// How long a flow request waits for the reply (the far side may have to start a program).
+pub const REPLY_WAIT: Duration = Duration::from_secs(12);
+
+/// Where a flow's packets go: the peer's address and endpoint id, stored at allocation.
+#[derive(Clone, Debug)]
+pub struct UniPeer {
+    pub addr: u64,
+    pub eid: u64,
+    pub local_eid: u64,
+    pub qc: u8,
+}
+
+/// The flow allocator's state.
+#[derive(Default)]
+pub struct Fa {
+    /// Our endpoint ids -> flow ids.
+    pub eids: Mutex<HashMap<u64, u64>>,
+    /// Requests waiting for a reply, by our endpoint id.
+    pending: Mutex<HashMap<u64, SyncSender<(i32, u64)>>>,
+    pub refused: std::sync::atomic::AtomicU64,
+    pub bad: std::sync::atomic::AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The cube of the data transfer header for a flow of `qos`.
+pub fn cube_of(qos: &QosSpec) -> u8 {
+    match qos.cube() {
+        Some(QosCube::Voice) => Qc::Voice as u8,
+        Some(QosCube::Video) => Qc::Video as u8,
+        _ => Qc::Be as u8,
+    }
+}
+
+/// Replies refuse with these (negative errno values, as the prototype).
+const REFUSE_NO_NAME: i32 = -2;
+const REFUSE: i32 = -1;
+
+impl Fa {
+    /// A fresh random endpoint id above the reserved ones.
+    fn new_eid(&self, flow_id: u64) -> u64 {
+        let mut eids = lock(&self.eids);
+        loop {
+            let e: u64 = rand::random();
+            if e >= RES_EIDS && !eids.contains_key(&e) {
+                eids.insert(e, flow_id);
+                return e;
+            }
+        }
+    }
+}
+
+impl Uni {
+    fn fa_send(self: &Arc<Self>, dst: u64, msg: &FaRepr<'_>) {
+        let hdr = self.fwd.dtp.header_len();
+        let mut buf = vec![0u8; hdr + msg.buffer_len()];
+        if msg.emit(&mut buf[hdr..]).is_ok() {
+            self.send_dt(dst, Qc::Be as u8, FA_EID, &mut buf, hdr);
+        }
+    }
+
+    /// The IRMd asks for a flow to the name with `hash`.
+    pub fn flow_alloc(
+        self: &Arc<Self>,
+        flow_id: u64,
+        hash: &NameHash,
+        qos: QosSpec,
+        fds: Vec<OwnedFd>,
+    ) -> Result<(), IrmError> {
+        let addrs = self.resolve(hash)?;
+        let Some(&addr) = addrs.first() else {
+            return Err(IrmError::NameNotFound {
+                name: hash.to_string(),
+            });
+        };
+        let eid = self.fa.new_eid(flow_id);
+        let (tx, rx) = sync_channel(1);
+        lock(&self.fa.pending).insert(eid, tx);
+        self.fa_send(
+            addr,
+            &FaRepr::FlowReq {
+                s_addr: self.addr,
+                s_eid: eid,
+                qos,
+                hash: hash.clone(),
+                data: &[],
+            },
+        );
+        let reply = rx.recv_timeout(REPLY_WAIT).ok();
+        lock(&self.fa.pending).remove(&eid);
+        let fail = |why: String| {
+            lock(&self.fa.eids).remove(&eid);
+            IrmError::IpcpFailed {
+                name: format!("layer {}", self.layer.name),
+                why,
+            }
+        };
+        match reply {
+            None => Err(fail(format!(
+                "no answer from address {addr:#x} to the flow request within {} s",
+                REPLY_WAIT.as_secs()
+            ))),
+            Some((0, d_eid)) => {
+                let peer = UniPeer {
+                    addr,
+                    eid: d_eid,
+                    local_eid: eid,
+                    qc: cube_of(&qos),
+                };
+                let timeout = Duration::from_millis(u64::from(qos.timeout));
+                self.dp
+                    .add(flow_id, fds, o7s_shm::Side::B, peer, timeout)
+                    .map_err(&fail)?;
+                debug!(
+                    flow = flow_id,
+                    "flow on eids ({eid:#x}, {d_eid:#x}) with {addr:#x}"
+                );
+                Ok(())
+            }
+            Some((REFUSE_NO_NAME, _)) => {
+                lock(&self.fa.eids).remove(&eid);
+                Err(IrmError::NameNotFound {
+                    name: hash.to_string(),
+                })
+            }
+            Some((code, _)) => Err(fail(format!(
+                "address {addr:#x} refused the flow (response {code}): nobody accepted it there"
+            ))),
+        }
+    }
+
+    /// A flow allocator message for us.
+    pub fn fa_packet(self: &Arc<Self>, payload: &[u8]) {
+        let hash_len = self.layer.hash.hash_len();
+        let parsed = FaPacket::new_checked(payload).and_then(|p| FaRepr::parse(&p, hash_len));
+        let msg = match parsed {
+            Ok(m) => m,
+            Err(_) => {
+                self.fa.bad.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        match msg {
+            FaRepr::FlowReq {
+                s_addr,
+                s_eid,
+                qos,
+                hash,
+                ..
+            } => {
+                if s_addr == 0 || s_eid < RES_EIDS {
+                    self.fa.bad.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                let me = self.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("flow-req".into())
+                    .spawn(move || me.flow_req(s_addr, s_eid, qos, hash));
+                if let Err(e) = spawned {
+                    warn!("cannot handle a flow request: {e}");
+                }
+            }
+            FaRepr::FlowReply {
+                r_eid,
+                s_eid,
+                response,
+                ..
+            } => {
+                // Only a pending request's own (random, 64-bit) endpoint id matches: a forged
+                // or late reply changes nothing.
+                match lock(&self.fa.pending).remove(&r_eid) {
+                    Some(tx) if response != 0 || s_eid >= RES_EIDS => {
+                        let _ = tx.send((response, s_eid));
+                    }
+                    Some(tx) => {
+                        lock(&self.fa.pending).insert(r_eid, tx);
+                        self.fa.bad.fetch_add(1, Ordering::Relaxed);
+                    }
+                    None => {
+                        self.fa.bad.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            FaRepr::FlowUpdate { .. } => {
+                // Congestion feedback: the sender side adapts in the library's FRCT; counted.
+                self.fa.bad.fetch_add(0, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A flow request from `s_addr`: ask the IRMd for an acceptor, then answer.
+    fn flow_req(self: &Arc<Self>, s_addr: u64, s_eid: u64, qos: QosSpec, hash: NameHash) {
+        let mut response = REFUSE;
+        let mut responder = 0;
+        if lock(&self.registered).contains_key(&hash) {
+            let note = IpcpNote::FlowReqArr {
+                hash,
+                qos,
+                local_peer: None,
+            };
+            match self.rpc.notify(note, &[], Some(REPLY_WAIT)) {
+                Ok((IpcpResp::FlowAccepted { flow_id }, fds)) => {
+                    let eid = self.fa.new_eid(flow_id);
+                    let peer = UniPeer {
+                        addr: s_addr,
+                        eid: s_eid,
+                        local_eid: eid,
+                        qc: cube_of(&qos),
+                    };
+                    let timeout = Duration::from_millis(u64::from(qos.timeout));
+                    match self.dp.add(flow_id, fds, o7s_shm::Side::A, peer, timeout) {
+                        Ok(_) => {
+                            responder = eid;
+                            response = 0;
+                        }
+                        Err(e) => {
+                            warn!("cannot take flow {flow_id}: {e}");
+                            lock(&self.fa.eids).remove(&eid);
+                        }
+                    }
+                }
+                Ok((IpcpResp::Err(e), _)) => info!("flow request from {s_addr:#x} refused: {e}"),
+                Ok(_) | Err(_) => warn!("the IRMd did not answer a flow request"),
+            }
+        } else {
+            response = REFUSE_NO_NAME;
+            self.fa.refused.fetch_add(1, Ordering::Relaxed);
+            debug!("flow request from {s_addr:#x} for a name not registered here");
+        }
+        self.fa_send(
+            s_addr,
+            &FaRepr::FlowReply {
+                r_eid: s_eid,
+                s_eid: responder,
+                response,
+                data: &[],
+            },
+        );
+    }
+
+    /// Data for endpoint `eid`: to its flow, or dropped without a word.
+    pub fn to_flow(&self, eid: u64, payload: &[u8]) {
+        let flow = lock(&self.fa.eids).get(&eid).copied();
+        match flow.and_then(|id| self.dp.get(id)) {
+            Some(p) => self.dp.deliver(&p, payload),
+            None => {
+                self.fwd.stats.unknown_eid.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Puts the packets of applications' flows on the layer.
+#[derive(Default)]
+pub struct UniEgress {
+    pub uni: OnceLock<Weak<Uni>>,
+}
+
+impl Egress for UniEgress {
+    type Peer = UniPeer;
+
+    fn send(&self, peer: &UniPeer, buf: &mut [u8], off: usize) {
+        if let Some(u) = self.uni.get().and_then(Weak::upgrade) {
+            u.send_dt(peer.addr, peer.qc, peer.eid, buf, off);
+        }
+    }
+
+    fn closed(&self, flow_id: u64, peer: &UniPeer, _timed_out: bool) {
+        if let Some(u) = self.uni.get().and_then(Weak::upgrade) {
+            let mut eids = lock(&u.fa.eids);
+            if eids.get(&peer.local_eid) == Some(&flow_id) {
+                eids.remove(&peer.local_eid);
+            }
+        }
+    }
+}

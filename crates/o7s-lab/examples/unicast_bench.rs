@@ -1,0 +1,323 @@
+//! The unicast layer's speed and scale, on eth-dix over veths between namespaces:
+//!
+//! 1. oping RTT over 1 and 4 unicast hops (a line of 5 nodes) beside Linux `ping` over the
+//!    same veths (IPv4 forwarding on, static routes);
+//! 2. flow allocations per second across 2 hops (allocate and deallocate in a loop from 4
+//!    threads, to a server that accepts and drops);
+//! 3. routing convergence after the last enrollment and memory per node (RSS of the IRMd
+//!    and its IPCPs) for random connected graphs of 10, 20 and 50 nodes (default timers).
+//!
+//! Needs root and release binaries:
+//!
+//! ```text
+//! cargo build --release --workspace
+//! O7S_BIN_DIR=$PWD/target/release target/release/examples/unicast_bench [--sizes 10,20,50]
+//! ```
+
+use o7s_lab::unicast::{eth_links, ipcp_name, unicast_over_eth};
+use o7s_lab::{Lab, Topology};
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+type R<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn out(c: &mut std::process::Command) -> R<String> {
+    let o = c.output()?;
+    if !o.status.success() {
+        return Err(format!(
+            "{:?}: {}{}",
+            c,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+        .into());
+    }
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+fn line(n: usize) -> Topology {
+    let mut t = Topology::new();
+    for i in 0..n {
+        t = t.node(&format!("n{i}"));
+    }
+    for i in 1..n {
+        t = t.link(&format!("n{}", i - 1), &format!("n{i}"));
+    }
+    t
+}
+
+/// A connected random graph: a random spanning tree plus `extra` links, fixed seed.
+fn random_graph(n: usize, extra: usize, mut seed: u64) -> Topology {
+    let mut next = move |m: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((seed >> 33) as usize) % m
+    };
+    let mut t = Topology::new();
+    for i in 0..n {
+        t = t.node(&format!("r{i}"));
+    }
+    let mut links = std::collections::BTreeSet::new();
+    for i in 1..n {
+        links.insert((next(i), i));
+    }
+    while links.len() < n - 1 + extra {
+        let (a, b) = (next(n), next(n));
+        if a != b {
+            links.insert((a.min(b), a.max(b)));
+        }
+    }
+    for (a, b) in links {
+        t = t.link(&format!("r{a}"), &format!("r{b}"));
+    }
+    t
+}
+
+/// Linux IPv4 forwarding along the line, so `ping` crosses the same veths as o7s.
+fn ip_routes(lab: &Lab, n: usize) -> R<()> {
+    for i in 0..n {
+        let me = lab.node(&format!("n{i}"));
+        out(me.cmd("sysctl").args(["-qw", "net.ipv4.ip_forward=1"]))?;
+        for j in 0..n - 1 {
+            // Link j joins n{j} and n{j+1}; subnet 169.254.j.0/24 (see o7s_lab::Topology).
+            if j == i || j + 1 == i {
+                continue;
+            }
+            let via = if j > i {
+                lab.node(&format!("n{}", i + 1)).addr4_to(&format!("n{i}"))
+            } else {
+                lab.node(&format!("n{}", i - 1)).addr4_to(&format!("n{i}"))
+            }
+            .ok_or("no address")?;
+            let net = lab
+                .node(&format!("n{j}"))
+                .addr4_to(&format!("n{}", j + 1))
+                .ok_or("no address")?;
+            let o = net.octets();
+            out(me.cmd("ip").args([
+                "route",
+                "add",
+                &format!("{}.{}.{}.0/24", o[0], o[1], o[2]),
+                "via",
+                &via.to_string(),
+            ]))?;
+        }
+    }
+    Ok(())
+}
+
+fn linux_ping(lab: &Lab, to: &str, from_peer: &str) -> R<String> {
+    let addr = lab.node(to).addr4_to(from_peer).ok_or("no address")?;
+    let p = out(lab.node("n0").cmd("ping").args([
+        "-c",
+        "2000",
+        "-i",
+        "0.001",
+        "-q",
+        &addr.to_string(),
+    ]))?;
+    Ok(p.lines()
+        .find(|l| l.contains("rtt"))
+        .unwrap_or("")
+        .to_string())
+}
+
+fn oping(lab: &Lab, name: &str) -> R<Value> {
+    let s = out(lab
+        .node("n0")
+        .cmd("oping")
+        .args(["-n", name, "-c", "5000", "-i", "0", "--json"]))?;
+    Ok(serde_json::from_str::<Value>(&s)?["rtt_ms"].clone())
+}
+
+/// Wait until `name` answers a ping from n0.
+fn reachable(lab: &Lab, name: &str) -> bool {
+    o7s_lab::wait_for(Duration::from_secs(60), || {
+        let o = lab
+            .node("n0")
+            .cmd("oping")
+            .args(["-n", name, "-c", "1"])
+            .output();
+        o.is_ok_and(|o| o.status.success())
+    })
+}
+
+/// Part 1 and 2 on a line of 5.
+fn rtt_and_allocs() -> R<()> {
+    let lab = Lab::up(&line(5))?;
+    eth_links(&lab)?;
+    unicast_over_eth(&lab, "net", "ls_t_recalc 1")?;
+    ip_routes(&lab, 5)?;
+    for (node, name) in [("n1", "hop1"), ("n4", "hop4")] {
+        let n = lab.node(node);
+        n.irm_ok(&format!("bind program oping name {name} auto -- -l"))?;
+        n.irm_ok(&format!("name reg {name} layer net"))?;
+    }
+    for name in ["hop1", "hop4"] {
+        if !reachable(&lab, name) {
+            return Err(format!("{name} unreachable").into());
+        }
+    }
+    println!("## RTT (line of 5 over eth-dix, 64 B)");
+    println!("Linux ping 1 hop:  {}", linux_ping(&lab, "n1", "n0")?);
+    println!("Linux ping 4 hops: {}", linux_ping(&lab, "n4", "n3")?);
+    println!("o7s oping 1 hop:   {}", oping(&lab, "hop1")?);
+    println!("o7s oping 4 hops:  {}", oping(&lab, "hop4")?);
+
+    // Allocations across 2 hops: a server on n2 (this program again) accepts and drops.
+    let n2 = lab.node("n2");
+    let mut server = std::process::Command::new(std::env::current_exe()?)
+        .arg("--accept-server")
+        .env("O7S_RUNDIR", n2.rundir())
+        .spawn()?;
+    let pid = server.id();
+    n2.irm_ok(&format!("bind process {pid} name allocs"))?;
+    n2.irm_ok("name reg allocs layer net")?;
+    std::env::set_var("O7S_RUNDIR", lab.node("n0").rundir());
+    let ok = o7s_lab::wait_for(Duration::from_secs(30), || {
+        o7s::Flow::alloc("allocs", o7s::QosSpec::RAW, Some(Duration::from_secs(5))).is_ok()
+    });
+    if !ok {
+        let _ = server.kill();
+        return Err("allocs unreachable".into());
+    }
+    let count = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (count, failed, stop) = (count.clone(), failed.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match o7s::Flow::alloc(
+                        "allocs",
+                        o7s::QosSpec::RAW,
+                        Some(Duration::from_secs(5)),
+                    ) {
+                        Ok(f) => {
+                            drop(f);
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(5));
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    println!(
+        "\n## Flow allocations across 2 hops (4 threads, alloc + dealloc)\n{:.0} allocations/s ({} in {secs:.1} s, {} failed)",
+        count.load(Ordering::Relaxed) as f64 / secs,
+        count.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed)
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    Ok(())
+}
+
+/// The server side of the allocation benchmark: accept flows and drop them.
+fn accept_server() -> R<()> {
+    loop {
+        match o7s::Flow::accept(None) {
+            Ok(f) => drop(f),
+            Err(e) => {
+                eprintln!("accept: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Part 3: convergence and memory for `n` nodes.
+fn scale(n: usize) -> R<()> {
+    let t = random_graph(n, n / 2, 42);
+    let links = t.links.len();
+    let t0 = Instant::now();
+    let lab = Lab::up(&t)?;
+    eth_links(&lab)?;
+    let t_lab = t0.elapsed();
+    unicast_over_eth(&lab, "net", "")?;
+    let last = Instant::now();
+    let t_join = last - t0 - t_lab;
+    // Converged: every node has a route to every other node.
+    let mut done = vec![false; n];
+    let converged = o7s_lab::wait_for(Duration::from_secs(120), || {
+        for (i, node) in lab.nodes().iter().enumerate() {
+            if done[i] {
+                continue;
+            }
+            let show = node
+                .irm_ok(&format!("ipcp show {}", ipcp_name("net", node.name())))
+                .unwrap_or_default();
+            let routes = show.lines().filter(|l| l.contains("route 0x")).count();
+            done[i] = routes >= n - 1;
+        }
+        done.iter().all(|d| *d)
+    });
+    let conv = last.elapsed();
+    let mut per_node: Vec<u64> = lab
+        .nodes()
+        .iter()
+        .map(|node| {
+            o7s_lab::netns_pids(node.netns())
+                .into_iter()
+                .map(rss_kb)
+                .sum::<u64>()
+        })
+        .collect();
+    per_node.sort_unstable();
+    let avg = per_node.iter().sum::<u64>() as f64 / n as f64 / 1024.0;
+    let max = *per_node.last().unwrap_or(&0) as f64 / 1024.0;
+    println!(
+        "{n} nodes, {links} links: layer built in {:.1} s; {} {:.1} s after the last connection; RSS per node (irmd + ipcpds) avg {avg:.1} MB, max {max:.1} MB",
+        t_join.as_secs_f64(),
+        if converged { "converged" } else { "NOT converged" },
+        conv.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn main() -> R<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--accept-server") {
+        return accept_server();
+    }
+    let sizes: Vec<usize> = args
+        .iter()
+        .position(|a| a == "--sizes")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_else(|| vec![10, 20, 50]);
+    if !args.iter().any(|a| a == "--scale-only") {
+        rtt_and_allocs()?;
+    }
+    println!("\n## Routing convergence and memory (random graphs, default timers)");
+    for n in sizes {
+        scale(n)?;
+    }
+    Ok(())
+}

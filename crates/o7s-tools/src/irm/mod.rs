@@ -125,8 +125,19 @@ pub fn run(inv: &Invocation) -> Result<String, o7s::Error> {
                 m.insert("pid".into(), info.pid.into());
                 m.insert("layer".into(), info.layer.clone().into());
                 m.insert("state".into(), info.state.clone().into());
+                // A label that repeats (one per neighbour adjacency, per registered name...)
+                // becomes an array of its values.
                 for (k, v) in &details {
-                    m.insert(k.clone(), v.clone().into());
+                    match m.get_mut(k) {
+                        Some(serde_json::Value::Array(a)) => a.push(v.clone().into()),
+                        Some(old) => {
+                            let first = old.take();
+                            *old = serde_json::Value::Array(vec![first, v.clone().into()]);
+                        }
+                        None => {
+                            m.insert(k.clone(), v.clone().into());
+                        }
+                    }
                 }
                 json_line(serde_json::Value::Object(m))
             } else {

@@ -20,6 +20,18 @@ fn kind_rank(k: IpcpKind) -> u8 {
     }
 }
 
+/// Layers asked together when looking a name up (see `flow_alloc`).
+fn query_stage(k: IpcpKind) -> u8 {
+    match k {
+        IpcpKind::Local => 0,
+        IpcpKind::Unicast | IpcpKind::Broadcast => 1,
+        IpcpKind::EthDix | IpcpKind::EthLlc | IpcpKind::Udp4 | IpcpKind::Udp6 => 2,
+    }
+}
+
+/// An IPCP to ask: its kind, name, layer, connection and the name's hash in its layer.
+type Candidate = (IpcpKind, String, String, Arc<o7s::ctrl::rpc::Rpc>, NameHash);
+
 fn internal(e: impl std::fmt::Display) -> IrmError {
     IrmError::Internal(e.to_string())
 }
@@ -53,6 +65,52 @@ fn new_flow_fds(headroom: u16) -> Result<FlowFds, IrmError> {
 }
 
 impl Irmd {
+    /// Ask `cands` (in preference order) at once whether they reach `name`; the index of the
+    /// most preferred that does, as soon as every more preferred one said no, and the first
+    /// error any gave.
+    fn query_stage(
+        &self,
+        name: &str,
+        cands: &[Candidate],
+        deadline: Instant,
+    ) -> (Option<usize>, Option<IrmError>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for (i, (_, _, _, rpc, hash)) in cands.iter().enumerate() {
+            let (t, rpc, hash) = (tx.clone(), rpc.clone(), hash.clone());
+            let left = deadline.saturating_duration_since(Instant::now());
+            let spawned = std::thread::Builder::new()
+                .name("query".into())
+                .spawn(move || {
+                    let q = rpc.request(IpcpReq::Query { hash }, &[], Some(left.min(IPCP_TIMEOUT)));
+                    let _ = t.send((i, q));
+                });
+            if spawned.is_err() {
+                let _ = tx.send((i, Err(o7s::ctrl::rpc::RpcError::Closed)));
+            }
+        }
+        drop(tx);
+        let mut answers: Vec<Option<bool>> = vec![None; cands.len()];
+        let mut failed = None;
+        while let Ok((i, q)) = rx.recv() {
+            answers[i] = Some(matches!(q, Ok((IpcpResp::Bool(true), _))));
+            if let Ok((IpcpResp::Err(e), _)) = q {
+                info!("IPCP {} could not look up {name}: {e}", cands[i].1);
+                failed.get_or_insert(e);
+            }
+            for a in &answers {
+                match a {
+                    None => break,
+                    Some(false) => continue,
+                    Some(true) => {
+                        let best = answers.iter().position(|a| *a == Some(true));
+                        return (best, failed);
+                    }
+                }
+            }
+        }
+        (None, failed)
+    }
+
     pub(crate) fn flow_alloc(
         self: &Arc<Self>,
         pid: u32,
@@ -61,7 +119,7 @@ impl Irmd {
         deadline: Instant,
     ) -> Answer {
         crate::irmd::check_name(name)?;
-        let mut ipcps: Vec<_> = {
+        let mut ipcps: Vec<Candidate> = {
             let g = self.lock();
             if !g.procs.contains_key(&pid) {
                 return Err(IrmError::BadRequest {
@@ -86,45 +144,27 @@ impl Irmd {
                 .collect()
         };
         ipcps.sort_by_key(|i| kind_rank(i.0));
-        // Ask every layer at once (a miss can cost a layer its whole query timeout, e.g. an
-        // Ethernet broadcast nobody answers) and take the most preferred layer that has the
-        // name, as soon as every more preferred one has answered.
-        let (tx, rx) = std::sync::mpsc::channel();
-        for (i, (_, _, _, rpc, hash)) in ipcps.iter().enumerate() {
-            let (t, rpc, hash) = (tx.clone(), rpc.clone(), hash.clone());
-            let left = deadline.saturating_duration_since(Instant::now());
-            let spawned = std::thread::Builder::new()
-                .name("query".into())
-                .spawn(move || {
-                    let q = rpc.request(IpcpReq::Query { hash }, &[], Some(left.min(IPCP_TIMEOUT)));
-                    let _ = t.send((i, q));
-                });
-            if spawned.is_err() {
-                let _ = tx.send((i, Err(o7s::ctrl::rpc::RpcError::Closed)));
-            }
-        }
-        drop(tx);
-        let mut answers: Vec<Option<bool>> = vec![None; ipcps.len()];
+        // Ask layers stage by stage: the local layer, then the layers with a directory of
+        // their own (unicast, broadcast: answered from memory or one lookup), then the shims,
+        // whose misses can cost a whole query timeout (an Ethernet broadcast nobody answers):
+        // those are asked all at once. Within a stage the most preferred layer that has the
+        // name wins as soon as every more preferred one has answered.
         let mut chosen_at = None;
         // An IPCP that could not look the name up (its DNS server did not answer, say).
         let mut failed = None;
-        while chosen_at.is_none() {
-            let Ok((i, q)) = rx.recv() else { break };
-            answers[i] = Some(matches!(q, Ok((IpcpResp::Bool(true), _))));
-            if let Ok((IpcpResp::Err(e), _)) = q {
-                info!("IPCP {} could not look up {name}: {e}", ipcps[i].1);
+        let mut start = 0;
+        while start < ipcps.len() && chosen_at.is_none() {
+            let stage = query_stage(ipcps[start].0);
+            let end = ipcps[start..]
+                .iter()
+                .position(|i| query_stage(i.0) != stage)
+                .map_or(ipcps.len(), |n| start + n);
+            let (found, err) = self.query_stage(name, &ipcps[start..end], deadline);
+            chosen_at = found.map(|i| start + i);
+            if let Some(e) = err {
                 failed.get_or_insert(e);
             }
-            for a in &answers {
-                match a {
-                    None => break,
-                    Some(false) => continue,
-                    Some(true) => {
-                        chosen_at = answers.iter().position(|a| *a == Some(true));
-                        break;
-                    }
-                }
-            }
+            start = end;
         }
         let chosen = chosen_at.map(|i| ipcps.swap_remove(i));
         // Found nowhere: if a layer could not tell, its reason says more than "not found".

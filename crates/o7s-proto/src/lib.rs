@@ -3,6 +3,7 @@
 //! opens a socket, starts a thread or reads a clock of its own.
 #![forbid(unsafe_code)]
 
+pub mod ca;
 pub mod dht;
 pub mod frct;
 pub mod hash;

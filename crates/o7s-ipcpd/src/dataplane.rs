@@ -25,6 +25,11 @@ pub trait Egress: Send + Sync + 'static {
     /// Push out whatever `send` queued (called before the egress thread sleeps and after
     /// every round over the flows).
     fn flush(&self) {}
+    /// Congestion avoidance: a packet of `len` bytes of a flow to `peer` just went; the flow
+    /// may send its next one not before the returned time (None: at once).
+    fn pace(&self, _peer: &Self::Peer, _len: usize) -> Option<Instant> {
+        None
+    }
 }
 
 /// The IPCP's end of one application flow.
@@ -42,6 +47,8 @@ pub struct Port<P> {
     pub rx_drops: AtomicU64,
     pub rx_packets: AtomicU64,
     pub tx_packets: AtomicU64,
+    /// Congestion avoidance holds the flow until this time (µs on the dataplane clock).
+    hold_until: AtomicU64,
 }
 
 pub struct Dataplane<E: Egress> {
@@ -111,6 +118,7 @@ impl<E: Egress> Dataplane<E> {
             rx_drops: AtomicU64::new(0),
             rx_packets: AtomicU64::new(0),
             tx_packets: AtomicU64::new(0),
+            hold_until: AtomicU64::new(0),
         });
         self.register(&port)?;
         self.write_ports().insert(flow_id, port.clone());
@@ -162,6 +170,17 @@ impl<E: Egress> Dataplane<E> {
         self.epoch.elapsed().as_millis() as u64
     }
 
+    fn now_us(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+
+    /// Congestion avoidance holds flow `p`: how long still (None: it may send).
+    fn held(&self, p: &Port<E::Peer>) -> Option<Duration> {
+        let until = p.hold_until.load(Ordering::Relaxed);
+        let now = self.now_us();
+        (until > now).then(|| Duration::from_micros(until - now))
+    }
+
     /// Hand a packet from the network to the application. A full ring drops the packet (the
     /// network's loss, counted), so a slow reader never stalls the IPCP for other flows. An
     /// empty packet is a keepalive: it only proves the peer is there.
@@ -185,13 +204,26 @@ impl<E: Egress> Dataplane<E> {
     fn drain_port(&self, p: &Arc<Port<E::Peer>>) -> usize {
         let mut n = 0;
         while n < BURST {
+            if self.held(p).is_some() {
+                break;
+            }
             let peer = &p.peer;
             // The packet is handed to the egress while the ring is still held, so two
             // threads draining one flow cannot reorder it.
-            let sent =
-                p.ep.try_read_with(|buf, off| self.egress.send(peer, buf, off));
+            let sent = p.ep.try_read_with(|buf, off| {
+                let len = buf.len().saturating_sub(off);
+                self.egress.send(peer, buf, off);
+                self.egress.pace(peer, len)
+            });
             match sent {
-                Ok(()) => n += 1,
+                Ok(hold) => {
+                    n += 1;
+                    if let Some(t) = hold {
+                        let wait = t.saturating_duration_since(Instant::now());
+                        let until = self.now_us() + wait.as_micros() as u64;
+                        p.hold_until.store(until, Ordering::Relaxed);
+                    }
+                }
                 Err(ShmError::WouldBlock) => break,
                 Err(ShmError::Down) => {
                     self.closed(p);
@@ -264,11 +296,16 @@ impl<E: Egress> Dataplane<E> {
                 .cloned()
                 .collect();
             let mut busy = false;
+            // The soonest a flow held by congestion avoidance may send again.
+            let mut wake: Option<Duration> = None;
             for p in &ports {
                 p.ep.disarm();
                 p.ep.drain_wakeups();
                 if self.drain_port(p) == BURST {
                     busy = true;
+                }
+                if let Some(h) = self.held(p) {
+                    wake = Some(wake.map_or(h, |w| w.min(h)));
                 }
             }
             self.egress.flush();
@@ -277,6 +314,10 @@ impl<E: Egress> Dataplane<E> {
             }
             let mut idle = true;
             for p in &ports {
+                // A held flow's packets wait for the timer, not for a wake-up.
+                if self.held(p).is_some() {
+                    continue;
+                }
                 if !p.ep.arm(true, None) {
                     idle = false;
                 }
@@ -288,7 +329,15 @@ impl<E: Egress> Dataplane<E> {
             drop(ports);
             events.clear();
             let spare = rustix::buffer::spare_capacity(&mut events);
-            match epoll::wait(&self.epoll, spare, None) {
+            let timeout = wake.map(|w| {
+                rustix::time::Timespec::try_from(w.max(Duration::from_micros(50))).unwrap_or(
+                    rustix::time::Timespec {
+                        tv_sec: 1,
+                        tv_nsec: 0,
+                    },
+                )
+            });
+            match epoll::wait(&self.epoll, spare, timeout.as_ref()) {
                 Ok(_) | Err(rustix::io::Errno::INTR) => {}
                 Err(e) => {
                     warn!("egress epoll: {e}");

@@ -184,6 +184,22 @@ fn rtt_and_allocs() -> R<()> {
         let _ = server.kill();
         return Err("allocs unreachable".into());
     }
+    // One at a time first: how long an allocation and a deallocation take.
+    let (mut t_alloc, mut t_dealloc) = (Vec::new(), Vec::new());
+    for _ in 0..200 {
+        let t = Instant::now();
+        let f = o7s::Flow::alloc("allocs", o7s::QosSpec::RAW, Some(Duration::from_secs(5)))?;
+        t_alloc.push(t.elapsed());
+        let t = Instant::now();
+        f.dealloc()?;
+        t_dealloc.push(t.elapsed());
+    }
+    t_alloc.sort();
+    t_dealloc.sort();
+    println!(
+        "\n## One allocation at a time across 2 hops: alloc p50 {:?} p99 {:?}, dealloc p50 {:?}",
+        t_alloc[100], t_alloc[198], t_dealloc[100]
+    );
     let count = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -227,29 +243,48 @@ fn rtt_and_allocs() -> R<()> {
     Ok(())
 }
 
-/// The server side of the allocation benchmark: accept flows and drop them.
+/// The server side of the allocation benchmark: 4 threads accept flows and drop them.
 fn accept_server() -> R<()> {
-    loop {
-        match o7s::Flow::accept(None) {
-            Ok(f) => drop(f),
-            Err(e) => {
-                eprintln!("accept: {e}");
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(|| loop {
+                match o7s::Flow::accept(None) {
+                    Ok(f) => drop(f),
+                    Err(e) => {
+                        eprintln!("accept: {e}");
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        let _ = t.join();
     }
+    Ok(())
 }
 
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
+/// A field (in kB) of `/proc/PID/smaps_rollup`: `Rss:` counts every page a process maps,
+/// also the binary's code it shares with every other `ipcpd`; `Pss:` divides shared pages
+/// among their sharers, so it sums to what the processes really take.
+fn mem_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    mem_kb(pid, "Rss:")
+}
+
+fn pss_kb(pid: u32) -> u64 {
+    mem_kb(pid, "Pss:")
 }
 
 /// Part 3: convergence and memory for `n` nodes.
@@ -289,11 +324,50 @@ fn scale(n: usize) -> R<()> {
                 .sum::<u64>()
         })
         .collect();
+    // Where the memory of the first node goes, process by process.
+    if let Some(node) = lab.nodes().first() {
+        let parts: Vec<String> = o7s_lab::netns_pids(node.netns())
+            .into_iter()
+            .map(|pid| {
+                let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                    .unwrap_or_default()
+                    .replace('\0', " ");
+                let short: String = cmd
+                    .split_whitespace()
+                    .skip(1)
+                    .take(4)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                format!(
+                    "{:.1} MB (PSS {:.1}) {short}",
+                    rss_kb(pid) as f64 / 1024.0,
+                    pss_kb(pid) as f64 / 1024.0
+                )
+            })
+            .collect();
+        println!("  {}: {}", node.name(), parts.join("; "));
+    }
+    let mut pss: Vec<u64> = lab
+        .nodes()
+        .iter()
+        .map(|node| {
+            o7s_lab::netns_pids(node.netns())
+                .into_iter()
+                .map(pss_kb)
+                .sum::<u64>()
+        })
+        .collect();
     per_node.sort_unstable();
-    let avg = per_node.iter().sum::<u64>() as f64 / n as f64 / 1024.0;
-    let max = *per_node.last().unwrap_or(&0) as f64 / 1024.0;
+    pss.sort_unstable();
+    let mb = |v: &[u64]| {
+        (
+            v.iter().sum::<u64>() as f64 / n as f64 / 1024.0,
+            *v.last().unwrap_or(&0) as f64 / 1024.0,
+        )
+    };
+    let ((avg, max), (pavg, pmax)) = (mb(&per_node), mb(&pss));
     println!(
-        "{n} nodes, {links} links: layer built in {:.1} s; {} {:.1} s after the last connection; RSS per node (irmd + ipcpds) avg {avg:.1} MB, max {max:.1} MB",
+        "{n} nodes, {links} links: layer built in {:.1} s; {} {:.1} s after the last connection; per node (irmd + ipcpds): RSS avg {avg:.1} MB max {max:.1} MB, PSS avg {pavg:.1} MB max {pmax:.1} MB",
         t_join.as_secs_f64(),
         if converged { "converged" } else { "NOT converged" },
         conv.as_secs_f64()

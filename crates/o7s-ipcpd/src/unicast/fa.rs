@@ -4,6 +4,7 @@
 use super::Uni;
 use crate::dataplane::Egress;
 use o7s::ctrl::msg::{IpcpNote, IpcpResp, IrmError};
+use o7s_proto::ca::CaCtx;
 use o7s_proto::wire::dt::{Qc, FA_EID, RES_EIDS};
 use o7s_proto::wire::fa::{FaPacket, FaRepr};
 use o7s_proto::{NameHash, QosCube, QosSpec};
@@ -12,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 /// How long a flow request waits for the reply (the far side may have to start a program).
@@ -36,6 +37,10 @@ pub struct Fa {
     pending: Mutex<HashMap<u64, SyncSender<(i32, u64)>>>,
     pub refused: std::sync::atomic::AtomicU64,
     pub bad: std::sync::atomic::AtomicU64,
+    /// Congestion avoidance state per flow, by our endpoint id.
+    pub ca: Mutex<HashMap<u64, CaCtx>>,
+    pub updates_rx: std::sync::atomic::AtomicU64,
+    pub updates_tx: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -108,7 +113,7 @@ impl Uni {
         let reply = rx.recv_timeout(REPLY_WAIT).ok();
         lock(&self.fa.pending).remove(&eid);
         let fail = |why: String| {
-            lock(&self.fa.eids).remove(&eid);
+            self.forget_eid(eid);
             IrmError::IpcpFailed {
                 name: format!("layer {}", self.layer.name),
                 why,
@@ -127,9 +132,13 @@ impl Uni {
                     qc: cube_of(&qos),
                 };
                 let timeout = Duration::from_millis(u64::from(qos.timeout));
+                self.new_ca(eid);
                 self.dp
                     .add(flow_id, fds, o7s_shm::Side::B, peer, timeout)
-                    .map_err(&fail)?;
+                    .map_err(|e| {
+                        lock(&self.fa.ca).remove(&eid);
+                        fail(e)
+                    })?;
                 debug!(
                     flow = flow_id,
                     "flow on eids ({eid:#x}, {d_eid:#x}) with {addr:#x}"
@@ -137,7 +146,7 @@ impl Uni {
                 Ok(())
             }
             Some((REFUSE_NO_NAME, _)) => {
-                lock(&self.fa.eids).remove(&eid);
+                self.forget_eid(eid);
                 Err(IrmError::NameNotFound {
                     name: hash.to_string(),
                 })
@@ -200,9 +209,18 @@ impl Uni {
                     }
                 }
             }
-            FaRepr::FlowUpdate { .. } => {
-                // Congestion feedback: the sender side adapts in the library's FRCT; counted.
-                self.fa.bad.fetch_add(0, Ordering::Relaxed);
+            FaRepr::FlowUpdate { r_eid, ece } => {
+                // Congestion feedback for a flow we send on; an unknown endpoint id changes
+                // nothing.
+                match lock(&self.fa.ca).get_mut(&r_eid) {
+                    Some(ctx) => {
+                        ctx.on_update(ece);
+                        self.fa.updates_rx.fetch_add(1, Ordering::Relaxed);
+                    }
+                    None => {
+                        self.fa.bad.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
             }
         }
     }
@@ -227,6 +245,7 @@ impl Uni {
                         qc: cube_of(&qos),
                     };
                     let timeout = Duration::from_millis(u64::from(qos.timeout));
+                    self.new_ca(eid);
                     match self.dp.add(flow_id, fds, o7s_shm::Side::A, peer, timeout) {
                         Ok(_) => {
                             responder = eid;
@@ -234,7 +253,7 @@ impl Uni {
                         }
                         Err(e) => {
                             warn!("cannot take flow {flow_id}: {e}");
-                            lock(&self.fa.eids).remove(&eid);
+                            self.forget_eid(eid);
                         }
                     }
                 }
@@ -257,14 +276,41 @@ impl Uni {
         );
     }
 
-    /// Data for endpoint `eid`: to its flow, or dropped without a word.
-    pub fn to_flow(&self, eid: u64, payload: &[u8]) {
+    fn new_ca(&self, eid: u64) {
+        let ctx = self.layer.uni.cong_avoid.new_ctx(Instant::now());
+        lock(&self.fa.ca).insert(eid, ctx);
+    }
+
+    /// Forget our endpoint id `eid` and its congestion state.
+    pub fn forget_eid(&self, eid: u64) {
+        lock(&self.fa.eids).remove(&eid);
+        lock(&self.fa.ca).remove(&eid);
+    }
+
+    /// Data for endpoint `eid` that arrived marked `ecn`: to its flow, or dropped without a
+    /// word. Congestion seen on the way is echoed to the sender when the policy says so.
+    pub fn to_flow(self: &Arc<Self>, eid: u64, ecn: u8, payload: &[u8]) {
         let flow = lock(&self.fa.eids).get(&eid).copied();
-        match flow.and_then(|id| self.dp.get(id)) {
-            Some(p) => self.dp.deliver(&p, payload),
-            None => {
-                self.fwd.stats.unknown_eid.fetch_add(1, Ordering::Relaxed);
-            }
+        let Some(p) = flow.and_then(|id| self.dp.get(id)) else {
+            self.fwd.stats.unknown_eid.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        self.dp.deliver(&p, payload);
+        if payload.is_empty() {
+            return;
+        }
+        let ece = lock(&self.fa.ca)
+            .get_mut(&eid)
+            .and_then(|c| c.on_receive(ecn, payload.len()));
+        if let Some(ece) = ece {
+            self.fa.updates_tx.fetch_add(1, Ordering::Relaxed);
+            self.fa_send(
+                p.peer.addr,
+                &FaRepr::FlowUpdate {
+                    r_eid: p.peer.eid,
+                    ece,
+                },
+            );
         }
     }
 }
@@ -286,10 +332,16 @@ impl Egress for UniEgress {
 
     fn closed(&self, flow_id: u64, peer: &UniPeer, _timed_out: bool) {
         if let Some(u) = self.uni.get().and_then(Weak::upgrade) {
-            let mut eids = lock(&u.fa.eids);
-            if eids.get(&peer.local_eid) == Some(&flow_id) {
-                eids.remove(&peer.local_eid);
+            let ours = lock(&u.fa.eids).get(&peer.local_eid) == Some(&flow_id);
+            if ours {
+                u.forget_eid(peer.local_eid);
             }
         }
+    }
+
+    fn pace(&self, peer: &UniPeer, len: usize) -> Option<Instant> {
+        let u = self.uni.get().and_then(Weak::upgrade)?;
+        let mut ca = lock(&u.fa.ca);
+        ca.get_mut(&peer.local_eid)?.on_send(len, Instant::now())
     }
 }

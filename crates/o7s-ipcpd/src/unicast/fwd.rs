@@ -103,6 +103,8 @@ pub struct Fwd {
     /// Several next hops are equal-cost paths to spread flows over (ECMP), not a primary
     /// and its loop-free alternates (LFA).
     ecmp: bool,
+    /// Congestion avoidance: how packets are marked from the outgoing flow's queue.
+    ca: o7s_proto::ca::Policy,
     adjs: RwLock<Vec<Arc<Adj>>>,
     /// Destination address -> next-hop neighbours, preferred first.
     table: RwLock<HashMap<u64, Vec<u64>>>,
@@ -118,11 +120,12 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 impl Fwd {
-    pub fn new(dtp: DtParams, max_ttl: u8, ecmp: bool) -> Fwd {
+    pub fn new(dtp: DtParams, max_ttl: u8, ecmp: bool, ca: o7s_proto::ca::Policy) -> Fwd {
         Fwd {
             dtp,
             max_ttl,
             ecmp,
+            ca,
             adjs: RwLock::new(Vec::new()),
             table: RwLock::new(HashMap::new()),
             stats: FwdStats::default(),
@@ -232,9 +235,17 @@ impl Fwd {
         ok
     }
 
-    fn route(&self, dst: u64, qc: u8, eid: u64, pkt: &[u8]) -> bool {
+    fn route(&self, dst: u64, qc: u8, eid: u64, pkt: &mut [u8]) -> bool {
         match self.next_hop(dst, qc, eid) {
-            Some(a) => a.send(pkt),
+            Some(a) => {
+                // Mark congestion from the outgoing flow's queue, in packets like this one.
+                let queued = a.flow.tx_queued() / (pkt.len() + 16).max(64);
+                let mark = self.ca.calc_ecn(queued);
+                if mark > 0 {
+                    DtPacket::new_unchecked(&mut pkt[..], self.dtp).mark_ecn(mark);
+                }
+                a.send(pkt)
+            }
             None => {
                 self.stats.no_route.fetch_add(1, Ordering::Relaxed);
                 false

@@ -92,6 +92,7 @@ impl Uni {
                 dtp,
                 layer.uni.dt.max_ttl,
                 layer.policy() == o7s_proto::wire::ipcp_config::LsPolicy::Ecmp,
+                layer.uni.cong_avoid,
             ),
             layer,
             addr,
@@ -127,7 +128,7 @@ impl Uni {
         if dst == self.addr {
             // A flow between two applications on this node, or a message to ourselves.
             let payload = buf[off..].to_vec();
-            self.deliver_local(eid, &payload);
+            self.deliver_local(eid, 0, &payload);
             return;
         }
         self.fwd.send(dst, qc, eid, buf, off);
@@ -149,19 +150,19 @@ impl Uni {
             self.fwd.forward(dst, pkt);
             return;
         }
-        let eid = p.eid();
+        let (eid, ecn) = (p.eid(), p.ecn());
         let hdr = dtp.header_len();
-        self.deliver_local(eid, &pkt[hdr..]);
+        self.deliver_local(eid, ecn, &pkt[hdr..]);
     }
 
-    fn deliver_local(self: &Arc<Self>, eid: u64, payload: &[u8]) {
+    fn deliver_local(self: &Arc<Self>, eid: u64, ecn: u8, payload: &[u8]) {
         match eid {
             FA_EID => self.fa_packet(payload),
             DHT_EID => self.ctl.dht_packet(self, payload),
             e if e < RES_EIDS => {
                 self.fwd.stats.unknown_eid.fetch_add(1, Ordering::Relaxed);
             }
-            e => self.to_flow(e, payload),
+            e => self.to_flow(e, ecn, payload),
         }
     }
 
@@ -223,7 +224,7 @@ impl Uni {
             }
             IpcpReq::FlowDealloc { flow_id } => {
                 if let Some(p) = self.dp.remove(flow_id) {
-                    lock(&self.fa.eids).remove(&p.peer.local_eid);
+                    self.forget_eid(p.peer.local_eid);
                 }
                 Ok(IpcpResp::Ok)
             }
@@ -251,6 +252,13 @@ impl Uni {
             ("routing".into(), self.layer.policy_name().into()),
             ("hash".into(), self.layer.hash.to_string()),
             ("mtu".into(), self.mtu.load(Ordering::Relaxed).to_string()),
+            (
+                "congestion".into(),
+                match self.layer.uni.cong_avoid {
+                    o7s_proto::ca::Policy::None => "none".into(),
+                    o7s_proto::ca::Policy::MbEcn => "mb-ecn".into(),
+                },
+            ),
         ];
         for a in self.fwd.adjs() {
             v.push((
@@ -286,10 +294,15 @@ impl Uni {
         flows.sort();
         for (flow_id, _) in flows {
             if let Some(p) = self.dp.get(flow_id) {
+                let ca = lock(&self.fa.ca)
+                    .get(&p.peer.local_eid)
+                    .and_then(|c| c.stats())
+                    .map(|s| format!(" ca {s:?}"))
+                    .unwrap_or_default();
                 v.push((
                     format!("flow {flow_id}"),
                     format!(
-                        "to {:#x} eid {:#x} rx {} tx {} dropped {}",
+                        "to {:#x} eid {:#x} rx {} tx {} dropped {}{ca}",
                         p.peer.addr,
                         p.peer.eid,
                         p.rx_packets.load(Ordering::Relaxed),
@@ -308,6 +321,8 @@ impl Uni {
             ("unknown endpoint drops", &s.unknown_eid),
             ("flow allocator drops", &self.fa.bad),
             ("flow requests refused", &self.fa.refused),
+            ("congestion updates sent", &self.fa.updates_tx),
+            ("congestion updates received", &self.fa.updates_rx),
         ] {
             v.push((k.into(), c.load(Ordering::Relaxed).to_string()));
         }

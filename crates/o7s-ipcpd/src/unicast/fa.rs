@@ -147,6 +147,7 @@ impl Uni {
             }
             Some((REFUSE_NO_NAME, _)) => {
                 self.forget_eid(eid);
+                self.forget_resolved(hash);
                 Err(IrmError::NameNotFound {
                     name: hash.to_string(),
                 })

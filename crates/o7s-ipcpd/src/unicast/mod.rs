@@ -36,6 +36,11 @@ const DEFAULT_MTU: usize = 1400;
 /// How long a name lookup in the directory may take.
 const LOOKUP_WAIT: Duration = Duration::from_secs(4);
 
+/// How long a name's address found in the directory is reused (the IRMd's query and the
+/// allocation that follows it, or a burst of allocations to one server, cost one lookup).
+/// A refused flow request forgets it at once.
+const RESOLVED_TTL: Duration = Duration::from_secs(5);
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -52,6 +57,8 @@ pub struct Uni {
     pub ctl: Ctl,
     /// Names registered here, by hash.
     pub registered: Mutex<HashMap<NameHash, String>>,
+    /// Recent directory answers: where a name was found, and when.
+    resolved: Mutex<HashMap<NameHash, (Vec<u64>, std::time::Instant)>>,
     mtu: AtomicU32,
 }
 
@@ -101,6 +108,7 @@ impl Uni {
             dp,
             ctl,
             registered: Mutex::new(HashMap::new()),
+            resolved: Mutex::new(HashMap::new()),
             mtu: AtomicU32::new(mtu as u32),
         });
         let _ = egress.uni.set(Arc::downgrade(&uni));
@@ -171,7 +179,35 @@ impl Uni {
         if lock(&self.registered).contains_key(hash) {
             return Ok(vec![self.addr]);
         }
-        self.ctl.resolve(self, hash, LOOKUP_WAIT)
+        let now = std::time::Instant::now();
+        {
+            let mut cache = lock(&self.resolved);
+            match cache.get(hash) {
+                Some((addrs, at)) if now.duration_since(*at) < RESOLVED_TTL => {
+                    return Ok(addrs.clone())
+                }
+                Some(_) => {
+                    cache.remove(hash);
+                }
+                None => {}
+            }
+        }
+        let mut addrs = self.ctl.resolve(self, hash, LOOKUP_WAIT)?;
+        // Our own address for a name no longer registered here is stale.
+        addrs.retain(|a| *a != self.addr);
+        if !addrs.is_empty() {
+            let mut cache = lock(&self.resolved);
+            if cache.len() >= 4096 {
+                cache.retain(|_, (_, at)| now.duration_since(*at) < RESOLVED_TTL);
+            }
+            cache.insert(hash.clone(), (addrs.clone(), now));
+        }
+        Ok(addrs)
+    }
+
+    /// Forget where `hash` was found (the node there refused a flow to it).
+    pub fn forget_resolved(&self, hash: &NameHash) {
+        lock(&self.resolved).remove(hash);
     }
 
     /// The MTU follows the data transfer adjacencies: the smallest lower MTU less our header.

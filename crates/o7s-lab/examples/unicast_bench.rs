@@ -167,6 +167,28 @@ fn rtt_and_allocs() -> R<()> {
     println!("o7s oping 1 hop:   {}", oping(&lab, "hop1")?);
     println!("o7s oping 4 hops:  {}", oping(&lab, "hop4")?);
 
+    // Bulk throughput over one hop, with and without congestion avoidance.
+    unicast_over_eth(&lab, "nc", "congestion none ls_t_recalc 1")?;
+    let n1 = lab.node("n1");
+    for (name, layer) in [("perf", "net"), ("perf-nc", "nc")] {
+        n1.irm_ok(&format!("bind program operf name {name} auto -- -l"))?;
+        n1.irm_ok(&format!("name reg {name} layer {layer}"))?;
+    }
+    println!("\n## Bulk 1400 B over 1 unicast hop (operf -f, 3 s, received)");
+    for (name, what) in [("perf", "mb-ecn"), ("perf-nc", "no congestion avoidance")] {
+        if !reachable(&lab, name) {
+            return Err(format!("{name} unreachable").into());
+        }
+        let o = out(lab.node("n0").cmd("operf").args([
+            "-n", name, "-t", "uni", "-d", "3s", "-s", "1400", "-f", "--json",
+        ]))?;
+        let v: Value = serde_json::from_str(&o)?;
+        println!(
+            "{what}: {} Mb/s received, {}% lost",
+            v["client_to_server"]["mbit_per_s"], v["client_to_server"]["loss_percent"]
+        );
+    }
+
     // Allocations across 2 hops: a server on n2 (this program again) accepts and drops.
     let n2 = lab.node("n2");
     let mut server = std::process::Command::new(std::env::current_exe()?)

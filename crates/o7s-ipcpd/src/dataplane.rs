@@ -67,6 +67,9 @@ const ANSWER_SPIN: Duration = Duration::from_micros(40);
 /// How often peer timeouts and keepalives are checked.
 const KEEPALIVE_TICK: Duration = Duration::from_millis(50);
 
+/// The shortest congestion-avoidance hold worth a timer (epoll waits in milliseconds).
+const HOLD_MIN: Duration = Duration::from_millis(1);
+
 /// How many packets one flow may send in a row before the others get a turn.
 const BURST: usize = 64;
 
@@ -218,10 +221,15 @@ impl<E: Egress> Dataplane<E> {
             match sent {
                 Ok(hold) => {
                     n += 1;
+                    // A hold shorter than the egress thread's timer resolution would delay
+                    // the flow's next packet by a whole tick: let it go now, as a small
+                    // catch-up burst, and hold only for longer gaps.
                     if let Some(t) = hold {
                         let wait = t.saturating_duration_since(Instant::now());
-                        let until = self.now_us() + wait.as_micros() as u64;
-                        p.hold_until.store(until, Ordering::Relaxed);
+                        if wait >= HOLD_MIN {
+                            let until = self.now_us() + wait.as_micros() as u64;
+                            p.hold_until.store(until, Ordering::Relaxed);
+                        }
                     }
                 }
                 Err(ShmError::WouldBlock) => break,
@@ -330,7 +338,7 @@ impl<E: Egress> Dataplane<E> {
             events.clear();
             let spare = rustix::buffer::spare_capacity(&mut events);
             let timeout = wake.map(|w| {
-                rustix::time::Timespec::try_from(w.max(Duration::from_micros(50))).unwrap_or(
+                rustix::time::Timespec::try_from(w.max(HOLD_MIN)).unwrap_or(
                     rustix::time::Timespec {
                         tv_sec: 1,
                         tv_nsec: 0,

@@ -173,12 +173,18 @@ fn rtt_and_allocs() -> R<()> {
     for (name, layer) in [("perf", "net"), ("perf-nc", "nc")] {
         n1.irm_ok(&format!("bind program operf name {name} auto -- -l"))?;
         n1.irm_ok(&format!("name reg {name} layer {layer}"))?;
+        n1.irm_ok(&format!("bind program oping name probe-{layer} auto -- -l"))?;
+        n1.irm_ok(&format!("name reg probe-{layer} layer {layer}"))?;
+        if !reachable(&lab, &format!("probe-{layer}")) {
+            return Err(format!("layer {layer} does not reach n1").into());
+        }
     }
+    println!(
+        "o7s oping 1 hop, layer without congestion avoidance: {}",
+        oping(&lab, "probe-nc")?
+    );
     println!("\n## Bulk 1400 B over 1 unicast hop (operf -f, 3 s, received)");
     for (name, what) in [("perf", "mb-ecn"), ("perf-nc", "no congestion avoidance")] {
-        if !reachable(&lab, name) {
-            return Err(format!("{name} unreachable").into());
-        }
         let o = out(lab.node("n0").cmd("operf").args([
             "-n", name, "-t", "uni", "-d", "3s", "-s", "1400", "-f", "--json",
         ]))?;

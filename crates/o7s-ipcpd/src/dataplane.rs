@@ -12,6 +12,35 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tracing::{debug, warn};
 
+/// A flow request for `hash` arrived from `from`: ask the IRMd for a process to accept it
+/// (waiting at most `wait`). The flow's id and the IPCP's end of it (four fds), or None when
+/// nobody takes it (logged).
+pub fn ask_acceptor(
+    rpc: &o7s::ctrl::rpc::Rpc,
+    hash: o7s_proto::NameHash,
+    qos: o7s_proto::QosSpec,
+    from: &dyn std::fmt::Display,
+    wait: Duration,
+) -> Option<(u64, Vec<OwnedFd>)> {
+    use o7s::ctrl::msg::{IpcpNote, IpcpResp};
+    let note = IpcpNote::FlowReqArr {
+        hash,
+        qos,
+        local_peer: None,
+    };
+    match rpc.notify(note, &[], Some(wait)) {
+        Ok((IpcpResp::FlowAccepted { flow_id }, fds)) => Some((flow_id, fds)),
+        Ok((IpcpResp::Err(e), _)) => {
+            tracing::info!("flow request from {from} refused: {e}");
+            None
+        }
+        Ok(_) | Err(_) => {
+            warn!("the IRMd did not answer a flow request");
+            None
+        }
+    }
+}
+
 /// Sends a flow's packets to its peer.
 pub trait Egress: Send + Sync + 'static {
     /// Where a flow's packets go (address and the peer's endpoint id).

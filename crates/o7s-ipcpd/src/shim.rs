@@ -331,13 +331,10 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
         let mut response = -1;
         let mut responder = 0;
         if lock(&self.registered).contains(&hash) {
-            let note = IpcpNote::FlowReqArr {
-                hash,
-                qos,
-                local_peer: None,
-            };
-            match self.rpc.notify(note, &[], Some(REPLY_WAIT)) {
-                Ok((IpcpResp::FlowAccepted { flow_id }, fds)) => match self.new_eid(flow_id) {
+            if let Some((flow_id, fds)) =
+                crate::dataplane::ask_acceptor(&self.rpc, hash, qos, &from, REPLY_WAIT)
+            {
+                match self.new_eid(flow_id) {
                     Ok(eid) => {
                         let peer = Peer {
                             addr: from,
@@ -357,9 +354,7 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
                         }
                     }
                     Err(e) => warn!("cannot take flow {flow_id}: {e}"),
-                },
-                Ok((IpcpResp::Err(e), _)) => info!("flow request from {from} refused: {e}"),
-                Ok(_) | Err(_) => warn!("the IRMd did not answer a flow request"),
+                }
             }
         } else {
             debug!("flow request from {from} for a name not registered here");

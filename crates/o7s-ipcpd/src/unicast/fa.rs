@@ -3,7 +3,7 @@
 
 use super::Uni;
 use crate::dataplane::Egress;
-use o7s::ctrl::msg::{IpcpNote, IpcpResp, IrmError};
+use o7s::ctrl::msg::IrmError;
 use o7s_proto::ca::CaCtx;
 use o7s_proto::wire::dt::{Qc, FA_EID, RES_EIDS};
 use o7s_proto::wire::fa::{FaPacket, FaRepr};
@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 /// How long a flow request waits for the reply (the far side may have to start a program).
 pub const REPLY_WAIT: Duration = Duration::from_secs(12);
@@ -231,35 +231,29 @@ impl Uni {
         let mut response = REFUSE;
         let mut responder = 0;
         if lock(&self.registered).contains_key(&hash) {
-            let note = IpcpNote::FlowReqArr {
-                hash,
-                qos,
-                local_peer: None,
-            };
-            match self.rpc.notify(note, &[], Some(REPLY_WAIT)) {
-                Ok((IpcpResp::FlowAccepted { flow_id }, fds)) => {
-                    let eid = self.fa.new_eid(flow_id);
-                    let peer = UniPeer {
-                        addr: s_addr,
-                        eid: s_eid,
-                        local_eid: eid,
-                        qc: cube_of(&qos),
-                    };
-                    let timeout = Duration::from_millis(u64::from(qos.timeout));
-                    self.new_ca(eid);
-                    match self.dp.add(flow_id, fds, o7s_shm::Side::A, peer, timeout) {
-                        Ok(_) => {
-                            responder = eid;
-                            response = 0;
-                        }
-                        Err(e) => {
-                            warn!("cannot take flow {flow_id}: {e}");
-                            self.forget_eid(eid);
-                        }
+            let from = format!("{s_addr:#x}");
+            if let Some((flow_id, fds)) =
+                crate::dataplane::ask_acceptor(&self.rpc, hash, qos, &from, REPLY_WAIT)
+            {
+                let eid = self.fa.new_eid(flow_id);
+                let peer = UniPeer {
+                    addr: s_addr,
+                    eid: s_eid,
+                    local_eid: eid,
+                    qc: cube_of(&qos),
+                };
+                let timeout = Duration::from_millis(u64::from(qos.timeout));
+                self.new_ca(eid);
+                match self.dp.add(flow_id, fds, o7s_shm::Side::A, peer, timeout) {
+                    Ok(_) => {
+                        responder = eid;
+                        response = 0;
+                    }
+                    Err(e) => {
+                        warn!("cannot take flow {flow_id}: {e}");
+                        self.forget_eid(eid);
                     }
                 }
-                Ok((IpcpResp::Err(e), _)) => info!("flow request from {s_addr:#x} refused: {e}"),
-                Ok(_) | Err(_) => warn!("the IRMd did not answer a flow request"),
             }
         } else {
             response = REFUSE_NO_NAME;

@@ -69,6 +69,12 @@ pub enum LabError {
         /// The other.
         b: String,
     },
+    /// Anything else, said in full.
+    #[error("{0}")]
+    Msg(String),
+    /// A network file that cannot be used (file, line, key).
+    #[error(transparent)]
+    Spec(#[from] crate::spec::SpecError),
     /// A file or directory operation failed.
     #[error("{what} {path}: {source}")]
     Io {

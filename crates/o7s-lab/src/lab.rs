@@ -2,6 +2,7 @@
 //! links while it runs, and removes every trace of itself when dropped. Never touches an
 //! interface, address or route outside the namespaces it created.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -44,17 +45,67 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 pub struct Lab {
     topology: Topology,
     nodes: Vec<Node>,
-    dir: Option<tempfile::TempDir>,
+    dir: Option<LabDir>,
+    host_only: bool,
+}
+
+/// Where a lab keeps its run directories.
+#[derive(Debug)]
+enum LabDir {
+    /// A temporary directory, removed with the lab.
+    Temp(tempfile::TempDir),
+    /// A directory given by the caller, removed with the lab.
+    Given(PathBuf),
+}
+
+impl LabDir {
+    fn path(&self) -> &Path {
+        match self {
+            LabDir::Temp(d) => d.path(),
+            LabDir::Given(p) => p,
+        }
+    }
+}
+
+/// How [`Lab::up_with`] builds a lab.
+#[derive(Debug, Clone, Default)]
+pub struct LabOptions {
+    /// A name for the lab (a letter, then `[a-z0-9_-]`): its namespaces are
+    /// `o7s-<name>-<node>` instead of carrying this process's id, so the lab can outlive
+    /// the process ([`Lab::detach`]) and [`cleanup_stale`](crate::cleanup_stale) leaves it
+    /// alone.
+    pub name: Option<String>,
+    /// The lab's directory (created if missing; removed with the lab); default a temporary
+    /// one. Node run directories are made inside it.
+    pub dir: Option<PathBuf>,
+    /// No namespaces and no links: every node's `irmd` runs on this host in its own run
+    /// directory (nodes talk over UDP on loopback). Needs no root.
+    pub host_only: bool,
 }
 
 impl Lab {
     /// Build the lab for `topology`: namespaces, links, addresses, one `irmd` per node.
     /// On error, whatever was built is torn down before returning.
     pub fn up(topology: &Topology) -> Result<Lab> {
-        if !sys::is_root() {
+        Lab::up_with(topology, &LabOptions::default())
+    }
+
+    /// Build the lab for `topology` as `opts` say. On error, whatever was built is torn
+    /// down before returning.
+    pub fn up_with(topology: &Topology, opts: &LabOptions) -> Result<Lab> {
+        if !opts.host_only && !sys::is_root() {
             return Err(LabError::NotRoot);
         }
         topology.validate()?;
+        if let Some(n) = &opts.name {
+            let ok =
+                n.starts_with(|c: char| c.is_ascii_lowercase()) && crate::topology::valid_name(n);
+            if !ok {
+                return Err(LabError::Topology(format!(
+                    "lab name {n:?} is invalid; use a letter, then [a-z0-9_-]"
+                )));
+            }
+        }
         let bin = sys::bin_dir();
         for b in ["irmd", "ipcpd", "irm"] {
             if !bin.join(b).is_file() {
@@ -76,18 +127,46 @@ impl Lab {
                 break n;
             }
         };
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!("{PREFIX}-lab-{pid}-{seq}-"))
-            .tempdir()
-            .map_err(|source| LabError::Io {
-                what: "creating a temporary directory in",
-                path: std::env::temp_dir(),
-                source,
-            })?;
+        let ns_of = |node: &str| match &opts.name {
+            _ if opts.host_only => String::new(),
+            Some(name) => named_ns(name, node),
+            None => ns_name(pid, seq, node),
+        };
+        if let Some(ns) = topology
+            .nodes
+            .iter()
+            .map(|s| ns_of(&s.name))
+            .find(|ns| !ns.is_empty() && sys::netns_exists(ns))
+        {
+            return Err(LabError::Topology(format!(
+                "namespace {ns} exists already: is this lab up? (o7s-lab down removes it)"
+            )));
+        }
+        let dir = match &opts.dir {
+            Some(d) => {
+                std::fs::create_dir_all(d).map_err(|source| LabError::Io {
+                    what: "creating",
+                    path: d.clone(),
+                    source,
+                })?;
+                LabDir::Given(d.clone())
+            }
+            None => LabDir::Temp(
+                tempfile::Builder::new()
+                    .prefix(&format!("{PREFIX}-lab-{pid}-{seq}-"))
+                    .tempdir()
+                    .map_err(|source| LabError::Io {
+                        what: "creating a temporary directory in",
+                        path: std::env::temp_dir(),
+                        source,
+                    })?,
+            ),
+        };
         let mut lab = Lab {
             topology: topology.clone(),
             nodes: Vec::new(),
-            dir: Some(tmp),
+            dir: Some(dir),
+            host_only: opts.host_only,
         };
         // From here on, an early return drops `lab`, which removes what was built so far.
         for spec in &topology.nodes {
@@ -97,7 +176,20 @@ impl Lab {
                 path: dir.clone(),
                 source,
             })?;
-            let ns = ns_name(pid, seq, &spec.name);
+            let ns = ns_of(&spec.name);
+            if opts.host_only {
+                lab.nodes.push(Node {
+                    name: spec.name.clone(),
+                    ns,
+                    ino: 0,
+                    dir,
+                    bin: bin.clone(),
+                    ports: Vec::new(),
+                    irmd: None,
+                    irmd_args: Vec::new(),
+                });
+                continue;
+            }
             sys::netns_add(&ns)?;
             let Some(ino) = sys::netns_ino(&ns) else {
                 let _ = sys::netns_del(&ns);
@@ -119,7 +211,9 @@ impl Lab {
             });
         }
         for i in 0..topology.links.len() {
-            lab.add_link(i)?;
+            if !opts.host_only {
+                lab.add_link(i)?;
+            }
         }
         for n in &mut lab.nodes {
             n.start_irmd()?;
@@ -199,12 +293,29 @@ impl Lab {
         n.start_irmd()
     }
 
-    /// The lab's temporary directory (one run directory per node inside).
-    pub fn dir(&self) -> &std::path::Path {
+    /// The lab's directory (one run directory per node inside).
+    pub fn dir(&self) -> &Path {
         self.dir
             .as_ref()
-            .map(tempfile::TempDir::path)
-            .unwrap_or_else(|| std::path::Path::new(""))
+            .map(LabDir::path)
+            .unwrap_or_else(|| Path::new(""))
+    }
+
+    /// Is this a lab without namespaces ([`LabOptions::host_only`])?
+    pub fn host_only(&self) -> bool {
+        self.host_only
+    }
+
+    /// Leave the lab running when this value goes away: namespaces, links, `irmd`s and the
+    /// directory stay. Returns the directory. Another process removes the lab with
+    /// [`remove_saved`](crate::saved::remove) and what [`saved`](crate::saved) recorded.
+    pub fn detach(mut self) -> PathBuf {
+        self.nodes.clear();
+        match self.dir.take() {
+            Some(LabDir::Temp(d)) => d.keep(),
+            Some(LabDir::Given(p)) => p,
+            None => PathBuf::new(),
+        }
     }
 
     /// Drop `percent` (0..=100) of the frames arriving on interface `ifname` of `node`, using
@@ -261,6 +372,9 @@ impl Lab {
         let mut first = Ok(());
         for n in &mut self.nodes {
             n.kill_all(GRACE);
+            if n.ns.is_empty() {
+                continue;
+            }
             if let Err(e) = sys::netns_del(&n.ns) {
                 if first.is_ok() {
                     first = Err(e);
@@ -269,7 +383,12 @@ impl Lab {
         }
         // A process that opened a namespace just before it was deleted (`ip netns exec`
         // between open and setns) enters it late: sweep once more after deletion.
-        let inos: Vec<u64> = self.nodes.iter().map(|n| n.ino).collect();
+        let inos: Vec<u64> = self
+            .nodes
+            .iter()
+            .map(|n| n.ino)
+            .filter(|&i| i != 0)
+            .collect();
         sys::wait_for(LATE, || {
             for &ino in &inos {
                 sys::kill_all_in(ino, Duration::ZERO);
@@ -282,7 +401,11 @@ impl Lab {
         self.nodes.clear();
         if let Some(d) = self.dir.take() {
             let path = d.path().to_path_buf();
-            if let Err(source) = d.close() {
+            let res = match d {
+                LabDir::Temp(d) => d.close(),
+                LabDir::Given(p) => std::fs::remove_dir_all(p),
+            };
+            if let Err(source) = res {
                 if first.is_ok() {
                     first = Err(LabError::Io {
                         what: "removing",
@@ -300,6 +423,11 @@ impl Drop for Lab {
     fn drop(&mut self) {
         let _ = self.teardown();
     }
+}
+
+/// Namespace name of `node` in the lab named `lab` ([`LabOptions::name`]).
+pub fn named_ns(lab: &str, node: &str) -> String {
+    format!("{PREFIX}-{lab}-{node}")
 }
 
 /// Namespace name of `node` in lab `seq` of process `pid`.

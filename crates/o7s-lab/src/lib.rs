@@ -26,17 +26,26 @@
 //! # Ok::<(), o7s_lab::LabError>(())
 //! ```
 
+pub mod build;
+pub mod cli;
+pub mod demo;
 mod error;
+pub mod export;
+pub mod graph;
 mod lab;
 mod loss;
 mod node;
+pub mod plan;
+pub mod saved;
+pub mod spec;
 mod stale;
+pub mod status;
 mod sys;
 mod topology;
 pub mod unicast;
 
 pub use error::{LabError, Result};
-pub use lab::{Lab, PREFIX};
+pub use lab::{named_ns, Lab, LabOptions, PREFIX};
 pub use node::Node;
 pub use stale::cleanup_stale;
 pub use sys::{bin_dir, netns_list, netns_pids, pid_alive, wait_for};

@@ -36,7 +36,7 @@ impl Node {
         &self.name
     }
 
-    /// The network namespace (`ip netns` name).
+    /// The network namespace (`ip netns` name); empty in a host-only lab.
     pub fn netns(&self) -> &str {
         &self.ns
     }
@@ -93,13 +93,18 @@ impl Node {
     /// Processes started this way are killed when the lab is dropped.
     pub fn cmd(&self, prog: &str) -> Command {
         let ours = self.bin.join(prog);
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.ns]);
-        if ours.is_file() {
-            c.arg(ours);
+        let prog = if ours.is_file() {
+            ours.into_os_string()
         } else {
-            c.arg(prog);
-        }
+            prog.into()
+        };
+        let mut c = if self.ns.is_empty() {
+            Command::new(prog)
+        } else {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", &self.ns]).arg(prog);
+            c
+        };
         c.env("O7S_RUNDIR", &self.dir)
             .env("PATH", sys::path_with(&self.bin))
             .stdin(Stdio::null());
@@ -210,6 +215,8 @@ impl Node {
             let _ = c.wait();
         }
         self.irmd = None;
-        sys::kill_all_in(self.ino, Duration::from_secs(5));
+        if self.ino != 0 {
+            sys::kill_all_in(self.ino, Duration::from_secs(5));
+        }
     }
 }

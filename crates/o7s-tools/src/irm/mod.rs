@@ -128,8 +128,11 @@ pub fn run(inv: &Invocation) -> Result<String, o7s::Error> {
                 // A label that repeats (one per neighbour adjacency, per registered name...)
                 // becomes an array of its values.
                 for (k, v) in &details {
+                    let v_json: serde_json::Value = v.clone().into();
                     match m.get_mut(k) {
-                        Some(serde_json::Value::Array(a)) => a.push(v.clone().into()),
+                        // The IPCP repeating a field of the list entry (its layer, say).
+                        Some(old) if *old == v_json => {}
+                        Some(serde_json::Value::Array(a)) => a.push(v_json),
                         Some(old) => {
                             let first = old.take();
                             *old = serde_json::Value::Array(vec![first, v.clone().into()]);

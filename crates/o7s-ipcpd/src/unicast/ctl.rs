@@ -21,6 +21,11 @@ use tracing::{info, warn};
 struct Inner {
     ls: LinkState,
     dht: Dht,
+    /// Destinations in the forwarding table at its last change.
+    known: usize,
+    /// Publish our names again at this time: the layer grew, and the members now closest to
+    /// a name's hash may not hold it (a name registered while this member knew few others).
+    republish_at: Option<Instant>,
     /// Lookups waiting for their answer.
     waiters: HashMap<QueryId, SyncSender<Vec<u64>>>,
 }
@@ -85,6 +90,8 @@ impl Ctl {
             inner: Mutex::new(Inner {
                 ls: LinkState::new(addr, cfg, now),
                 dht,
+                known: 0,
+                republish_at: None,
                 waiters: HashMap::new(),
             }),
             wake: Condvar::new(),
@@ -113,7 +120,13 @@ impl Ctl {
 
     fn dispatch(&self, uni: &Arc<Uni>, out: Outbox) {
         if let Some(t) = out.table {
+            let n = t.len();
             uni.fwd.set_table(t);
+            let mut g = self.lock();
+            if n > g.known {
+                g.republish_at = Some(Instant::now() + REPUBLISH_SETTLE);
+            }
+            g.known = n;
         }
         if !out.lsus.is_empty() {
             let mgmt = uni.fwd.adjs_of(Comp::Mgmt);
@@ -270,6 +283,16 @@ impl Ctl {
     }
 }
 
+/// The hashes of the names registered at this member.
+fn lock_names(u: &Uni) -> Vec<NameHash> {
+    u.registered
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .keys()
+        .cloned()
+        .collect()
+}
+
 /// Drain the state machines' output.
 fn collect(i: &mut Inner) -> Outbox {
     let mut out = Outbox::default();
@@ -299,14 +322,26 @@ fn collect(i: &mut Inner) -> Outbox {
     out
 }
 
+/// How long the layer must stop growing before our names are published again.
+const REPUBLISH_SETTLE: Duration = Duration::from_secs(2);
+
 fn timers(uni: Weak<Uni>) {
     loop {
         let Some(u) = uni.upgrade() else { return };
         let ctl = &u.ctl;
+        let names: Vec<NameHash> = lock_names(&u);
         let (out, wait) = {
             let mut g = ctl.lock();
             let now = Instant::now();
             let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+            if due(g.republish_at) {
+                g.republish_at = None;
+                for h in &names {
+                    if let Err(e) = g.dht.register(h.as_bytes(), now) {
+                        warn!("cannot publish {h} again: {e}");
+                    }
+                }
+            }
             if due(g.ls.poll_timeout()) {
                 g.ls.handle_timeout(now);
             }
@@ -314,7 +349,7 @@ fn timers(uni: Weak<Uni>) {
                 g.dht.handle_timeout(now, wall_secs());
             }
             let out = collect(&mut g);
-            let next = [g.ls.poll_timeout(), g.dht.poll_timeout()]
+            let next = [g.ls.poll_timeout(), g.dht.poll_timeout(), g.republish_at]
                 .into_iter()
                 .flatten()
                 .min()

@@ -2,30 +2,12 @@
 //! bound, shim IPCPs bootstrapped with their registrations, then each unicast layer in
 //! enrollment order (enroll, connect, register), and wait until routing has converged.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{LabError, Result};
 use crate::plan::{irm_keyword, Plan};
+use crate::unicast::irm_retry;
 use crate::{Lab, Node};
-
-/// How long an enrollment or connection is retried while the layers below converge.
-const JOIN_PATIENCE: Duration = Duration::from_secs(30);
-
-/// Run `irm args` on `node` until it succeeds or [`JOIN_PATIENCE`] runs out.
-fn irm_retry(node: &Node, args: &str) -> Result<String> {
-    let end = Instant::now() + JOIN_PATIENCE;
-    let mut wait = Duration::from_millis(100);
-    loop {
-        match node.irm_ok(args) {
-            Ok(out) => return Ok(out),
-            Err(e) if Instant::now() + wait > end => return Err(e),
-            Err(_) => {
-                std::thread::sleep(wait);
-                wait = (wait * 2).min(Duration::from_secs(2));
-            }
-        }
-    }
-}
 
 /// Build `plan` on `lab`; `say` gets one line per step worth telling.
 pub fn build(lab: &Lab, plan: &Plan, say: &mut dyn FnMut(&str)) -> Result<()> {

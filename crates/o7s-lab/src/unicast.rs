@@ -12,7 +12,7 @@ const JOIN_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Run `irm args` until it succeeds or [`JOIN_PATIENCE`] runs out, as `irmd --config` does
 /// with enrollments and connections.
-fn irm_retry(node: &Node, args: &str) -> Result<String> {
+pub(crate) fn irm_retry(node: &Node, args: &str) -> Result<String> {
     let end = Instant::now() + JOIN_PATIENCE;
     let mut wait = Duration::from_millis(200);
     loop {

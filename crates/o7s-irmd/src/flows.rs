@@ -65,9 +65,9 @@ fn new_flow_fds(headroom: u16) -> Result<FlowFds, IrmError> {
 }
 
 impl Irmd {
-    /// Ask `cands` (in preference order) at once whether they reach `name`; the index of the
-    /// most preferred that does, as soon as every more preferred one said no, and the first
-    /// error any gave.
+    /// Ask `cands` (in preference order) at once whether they reach `name`; the index of one
+    /// that does, as soon as every one of a cheaper kind said no, and the first error any
+    /// gave.
     fn query_stage(
         &self,
         name: &str,
@@ -97,15 +97,18 @@ impl Irmd {
                 info!("IPCP {} could not look up {name}: {e}", cands[i].1);
                 failed.get_or_insert(e);
             }
-            for a in &answers {
-                match a {
-                    None => break,
-                    Some(false) => continue,
-                    Some(true) => {
-                        let best = answers.iter().position(|a| *a == Some(true));
-                        return (best, failed);
-                    }
-                }
+            // A layer that reaches the name wins once every layer of a cheaper kind said no;
+            // among layers of one kind (the shims of a node's links) the first to say yes
+            // wins: a shim that does not reach the name says so only after its query timed
+            // out.
+            let best = (0..cands.len()).find(|&j| {
+                answers[j] == Some(true)
+                    && (0..cands.len()).all(|m| {
+                        kind_rank(cands[m].0) >= kind_rank(cands[j].0) || answers[m] == Some(false)
+                    })
+            });
+            if best.is_some() {
+                return (best, failed);
             }
         }
         (None, failed)

@@ -278,6 +278,22 @@ impl Ctl {
             let vals: Vec<String> = e.values.iter().map(|(a, _)| format!("{a:#x}")).collect();
             v.push((format!("entry {}", e.key), vals.join(" ")));
         }
+        let st = &d.stats;
+        v.push((
+            "directory messages".into(),
+            format!(
+                "received {} sent {} unmatched {} timeouts {} stores received {} sent {} \
+                 refused {} unplaced {}",
+                st.rx,
+                st.tx,
+                st.rx_unmatched,
+                st.req_timeouts,
+                st.stores_rx,
+                st.stores_tx,
+                st.stores_refused,
+                st.stores_unplaced
+            ),
+        ));
         v.push(("directory drops".into(), d.stats.rx_invalid.to_string()));
         v
     }

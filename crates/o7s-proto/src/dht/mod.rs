@@ -21,6 +21,9 @@
 //!   [`Dht::unregister`]. Values stored here for others are replicated to the `k` closest
 //!   nodes each period unless a STORE for them arrived during it, so a value survives the
 //!   loss of the nodes holding it as long as one holder is left. They expire at their `exp`.
+//! - A registration whose publication reached no node (made before joining, or while no
+//!   contact answered) is published again when the node joins or hears from its first
+//!   contact, and otherwise after 1, 2, 4 … 64 s until a node holds it.
 //! - [`Dht::lookup`] answers at once from what this node knows (its own registrations,
 //!   values stored here, answers of the last 60 s) and otherwise asks the layer.
 //! - [`Dht::bootstrap`] joins through the enrollment peer (its address is enough: its id is
@@ -102,7 +105,7 @@ mod sim;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use lookup::Lookup;
@@ -283,6 +286,12 @@ pub struct Dht {
     /// Wall-clock seconds at `wall_at`.
     wall_secs: u64,
     wall_at: Instant,
+    /// Our registrations whose last publication reached no node (no contact yet, or none
+    /// answered), when to publish them again, and the delay after that (1 s doubling up to
+    /// [`MAX_REJOIN`]). Joining publishes them at once.
+    unplaced: BTreeSet<Vec<u8>>,
+    unplaced_at: Option<Instant>,
+    unplaced_delay: Duration,
     /// Keys to republish or replicate once a lookup is free.
     jobs: VecDeque<Vec<u8>>,
     job_keys: HashSet<Vec<u8>>,

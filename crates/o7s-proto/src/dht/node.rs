@@ -1,7 +1,7 @@
 //! The calls of a [`Dht`]: construction, packets in and out, registrations, lookups,
 //! timers and the snapshot, with the handling of each message.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::time::Instant;
 
 use super::lookup::Kind;
@@ -48,6 +48,9 @@ impl Dht {
             cfg,
             wall_secs,
             wall_at: now,
+            unplaced: BTreeSet::new(),
+            unplaced_at: None,
+            unplaced_delay: REJOIN,
             jobs: VecDeque::new(),
             job_keys: HashSet::new(),
             tx: VecDeque::new(),
@@ -183,6 +186,7 @@ impl Dht {
     /// elsewhere may find them until then (and answers cached for 60 s). Returns whether it
     /// was registered.
     pub fn unregister(&mut self, key: &[u8]) -> bool {
+        self.unplaced.remove(key);
         self.store.remove_local(key, self.addr)
     }
 
@@ -231,6 +235,9 @@ impl Dht {
         if let Some(j) = self.join_due() {
             t = t.min(j);
         }
+        if let Some(u) = self.unplaced_at {
+            t = t.min(u);
+        }
         Some(t)
     }
 
@@ -257,6 +264,10 @@ impl Dht {
         if now >= self.next_refresh {
             self.next_refresh = now + secs(self.cfg.t_refresh);
             self.refresh(now);
+        }
+        if self.unplaced_at.is_some_and(|t| t <= now) {
+            self.unplaced_at = None;
+            self.publish_unplaced();
         }
         self.check_join(now);
         self.drain_jobs(now);
@@ -403,6 +414,10 @@ impl Dht {
 
     /// We heard from `src`.
     pub(super) fn heard(&mut self, src: &Contact, now: Instant) {
+        if self.table.is_empty() && !self.unplaced.is_empty() {
+            // Our first contact: publish what nobody holds yet (once this message is handled).
+            self.publish_unplaced();
+        }
         if self.table.seen(&src.id, src.addr, now) == Seen::SpareDropped {
             self.stats.contacts_dropped += 1;
         }

@@ -112,6 +112,9 @@ impl Dht {
             if targets.is_empty() {
                 self.stats.stores_unplaced += l.stores.len() as u64;
             }
+            if self.store.is_local(&l.key) && l.stores.iter().any(|(a, _)| *a == self.addr) {
+                self.placed(&l.key, !targets.is_empty(), now);
+            }
             for dst in targets {
                 for &(a, exp) in &l.stores {
                     let body = DhtBody::Store {
@@ -140,7 +143,39 @@ impl Dht {
                 self.event(Event::Joined {
                     contacts: self.table.len(),
                 });
+                self.publish_unplaced();
                 self.refresh_far(now);
+            }
+        }
+    }
+
+    /// The publication of our registration `key` reached a node (`ok`) or none: in that
+    /// case it is tried again later, or as soon as we have a contact.
+    fn placed(&mut self, key: &[u8], ok: bool, now: Instant) {
+        if ok {
+            self.unplaced.remove(key);
+            if self.unplaced.is_empty() {
+                self.unplaced_at = None;
+                self.unplaced_delay = REJOIN;
+            }
+            return;
+        }
+        self.unplaced.insert(key.to_vec());
+        // Without contacts, the first one to appear triggers the next try (see `heard`).
+        if self.unplaced_at.is_none() && !self.table.is_empty() {
+            self.unplaced_at = Some(now + self.unplaced_delay);
+            self.unplaced_delay = (2 * self.unplaced_delay).min(MAX_REJOIN);
+        }
+    }
+
+    /// Queue the registrations that no node holds yet for publication.
+    pub(super) fn publish_unplaced(&mut self) {
+        let keys: Vec<Vec<u8>> = self.unplaced.iter().cloned().collect();
+        for key in keys {
+            if self.store.is_local(&key) {
+                self.enqueue(key);
+            } else {
+                self.unplaced.remove(&key);
             }
         }
     }

@@ -334,6 +334,21 @@ fn alone_in_the_layer() {
     a.handle_timeout(t, WALL + 900);
     assert_eq!(a.poll_transmit(), None);
     assert!(a.poll_timeout().unwrap() > t);
+    // The first member to reach us gets what nobody holds yet.
+    let b = contact(0x22, 2);
+    a.on_packet(
+        &bytes(
+            &b,
+            DhtBody::FindNodeReq {
+                cookie: 9,
+                key: NameHash(vec![0x77; 32]),
+            },
+        ),
+        t,
+        WALL + 900,
+    );
+    let stores = answer_find_nodes(&mut a, &b, t);
+    assert_eq!(stores_of(&stores, &oping()), 1, "{stores:?}");
 }
 
 #[test]
@@ -611,6 +626,92 @@ fn publication_and_republication() {
             )]
         );
     }
+}
+
+/// Answer every FIND_NODE `a` sent to `from` with no contacts; returns the STOREs `a` sends.
+fn answer_find_nodes(a: &mut Dht, from: &Contact, now: Instant) -> Vec<(u64, DhtMsg)> {
+    let mut stores = Vec::new();
+    let mut out = sent(a);
+    while !out.is_empty() {
+        let mut next = Vec::new();
+        for (dst, m) in out {
+            match m.body {
+                DhtBody::FindNodeReq { cookie, key } if dst == from.addr => {
+                    let rsp = DhtBody::FindNodeRsp {
+                        cookie,
+                        key,
+                        contacts: vec![],
+                    };
+                    a.on_packet(&bytes(from, rsp), now, WALL);
+                    next.extend(sent(a));
+                }
+                DhtBody::Store { .. } => stores.push((dst, m)),
+                _ => {}
+            }
+        }
+        out = next;
+    }
+    stores
+}
+
+fn stores_of(stores: &[(u64, DhtMsg)], key: &NameHash) -> usize {
+    stores
+        .iter()
+        .filter(|(_, m)| matches!(&m.body, DhtBody::Store { key: k, .. } if k == key))
+        .count()
+}
+
+/// A name registered before the node joined the layer reaches the layer when it joins.
+#[test]
+fn registration_before_joining_is_published_on_joining() {
+    let t0 = Instant::now();
+    let mut a = node(0x11, 1, t0);
+    a.register(&oping().0, t0).unwrap();
+    assert!(sent(&mut a).is_empty());
+    assert_eq!(a.stats().stores_unplaced, 1);
+    let b = contact(0x22, 2);
+    a.bootstrap(2, t0);
+    let stores = answer_find_nodes(&mut a, &b, t0);
+    assert_eq!(a.poll_event(), Some(Event::Joined { contacts: 1 }));
+    assert_eq!(stores_of(&stores, &oping()), 1, "{stores:?}");
+    // Placed: no more retries are due before the replication period.
+    let period = DhtConfig::default().replication_period();
+    assert!(a.poll_timeout().unwrap() >= t0 + Duration::from_secs(2));
+    a.handle_timeout(t0 + REJOIN * 8, WALL + 8);
+    assert_eq!(stores_of(&answer_find_nodes(&mut a, &b, t0), &oping()), 0);
+    assert!(period > REJOIN * 8);
+}
+
+/// A publication that no node answered is tried again after 1 s, then 2 s, ..., and stops
+/// once a node holds the value, or once the name is unregistered.
+#[test]
+fn unplaced_registration_is_retried() {
+    let t0 = Instant::now();
+    let mut a = node(0x11, 1, t0);
+    let b = contact(0x22, 2);
+    introduce(&mut a, &b, t0);
+    a.register(&oping().0, t0).unwrap();
+    assert_eq!(sent(&mut a).len(), 1);
+    // The FIND_NODE times out: nothing placed, the contact has failed once.
+    let t1 = t0 + Duration::from_secs(2);
+    a.handle_timeout(t1, WALL + 2);
+    assert_eq!(a.stats().stores_unplaced, 1);
+    assert!(sent(&mut a).is_empty());
+    assert_eq!(a.poll_timeout(), Some(t1 + REJOIN));
+    let t2 = t1 + REJOIN;
+    a.handle_timeout(t2, WALL + 3);
+    let stores = answer_find_nodes(&mut a, &b, t2);
+    assert_eq!(stores_of(&stores, &oping()), 1, "{stores:?}");
+
+    // Unregistered while unplaced: no retry publishes it.
+    let key = NameHash(vec![0x42; 32]);
+    a.register(&key.0, t2).unwrap();
+    sent(&mut a);
+    let t3 = t2 + Duration::from_secs(2);
+    a.handle_timeout(t3, WALL + 5);
+    assert!(a.unregister(&key.0));
+    a.handle_timeout(t3 + MAX_REJOIN, WALL + 70);
+    assert_eq!(stores_of(&answer_find_nodes(&mut a, &b, t3), &key), 0);
 }
 
 #[test]

@@ -180,12 +180,7 @@ fn stack_root() {
     round_trip("stack");
 }
 
-/// Ignored for now: in a 20-node unicast layer some names registered right after the layer
-/// is built are not found by other members until they are registered again (the directory
-/// stores them away from the members lookups ask); see the o7s-lab report of issue 6.
-/// Run with `cargo test -p o7s-lab --test cli_examples_root -- --ignored`.
 #[test]
-#[ignore]
 fn random20_root() {
     round_trip("random20");
 }

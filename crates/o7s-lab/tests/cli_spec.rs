@@ -95,3 +95,43 @@ fn the_cli_refuses_a_bad_file_with_its_line() {
         );
     }
 }
+
+/// `graph` writes an SVG, and a PNG through rsvg-convert (or says what to install).
+#[test]
+fn graph_writes_svg_and_png() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = examples()
+        .into_iter()
+        .find(|p| p.ends_with("diamond.toml"))
+        .expect("examples/diamond.toml");
+    let draw = |out: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_o7s-lab"))
+            .arg("graph")
+            .arg(&file)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .expect("run o7s-lab")
+    };
+    let svg = dir.path().join("d.svg");
+    let o = draw(&svg);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&svg).expect("svg written");
+    assert!(text.starts_with("<svg") && text.contains("unicast"), "{text}");
+
+    let png = dir.path().join("d.png");
+    let o = draw(&png);
+    let have_rsvg = std::process::Command::new("rsvg-convert")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if have_rsvg {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let bytes = std::fs::read(&png).expect("png written");
+        assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 1000);
+    } else {
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("apt-get install librsvg2-bin"), "{err}");
+    }
+}

@@ -113,9 +113,10 @@ impl Local {
                 }
             }
             IpcpReq::FlowDealloc { .. } => Ok(IpcpResp::Ok),
-            IpcpReq::Enroll { .. } | IpcpReq::Connect { .. } | IpcpReq::Disconnect { .. } => {
-                Err(req_refused(&req))
-            }
+            IpcpReq::Enroll { .. }
+            | IpcpReq::Connect { .. }
+            | IpcpReq::Disconnect { .. }
+            | IpcpReq::FlowJoin { .. } => Err(req_refused(&req)),
             IpcpReq::Show => {
                 let st = self.lock();
                 Ok(IpcpResp::Show(vec![

@@ -175,11 +175,12 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
                 self.dp.remove(flow_id);
                 Ok(IpcpResp::Ok)
             }
-            IpcpReq::Enroll { .. } | IpcpReq::Connect { .. } | IpcpReq::Disconnect { .. } => {
-                Err(req
-                    .not_for("shim")
-                    .unwrap_or_else(|| IrmError::Internal("unexpected request".into())))
-            }
+            IpcpReq::Enroll { .. }
+            | IpcpReq::Connect { .. }
+            | IpcpReq::Disconnect { .. }
+            | IpcpReq::FlowJoin { .. } => Err(req
+                .not_for("shim")
+                .unwrap_or_else(|| IrmError::Internal("unexpected request".into()))),
             IpcpReq::Show => {
                 let mut v = vec![("layer".to_string(), self.layer.clone())];
                 v.extend(self.medium.show());

@@ -76,6 +76,7 @@ pub fn retryable(e: &IrmError) -> bool {
         | IrmError::Timeout
         | IrmError::IpcpFailed { .. }
         | IrmError::NoSuchLayer { .. }
+        | IrmError::NoBroadcastLayer { .. }
         | IrmError::NotBootstrapped { .. }
         | IrmError::Internal(_) => true,
         IrmError::NoSuchName { .. }

@@ -37,17 +37,17 @@ fn internal(e: impl std::fmt::Display) -> IrmError {
 }
 
 /// The fds of the two ends of a fresh flow, and the IRMd's handle on its liveness.
-struct FlowFds {
-    a: Vec<OwnedFd>,
-    b: Vec<OwnedFd>,
-    live: OwnedFd,
+pub(crate) struct FlowFds {
+    pub(crate) a: Vec<OwnedFd>,
+    pub(crate) b: Vec<OwnedFd>,
+    pub(crate) live: OwnedFd,
 }
 
 /// Headroom reserved in front of every packet of a flow through an IPCP, for the headers of
 /// the layers below (Ethernet, the unicast DT header, FRCT, ...).
 pub const IPCP_HEADROOM: u16 = 64;
 
-fn new_flow_fds(headroom: u16) -> Result<FlowFds, IrmError> {
+pub(crate) fn new_flow_fds(headroom: u16) -> Result<FlowFds, IrmError> {
     let cfg = o7s_shm::RingConfig {
         headroom,
         ..Default::default()

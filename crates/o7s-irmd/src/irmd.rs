@@ -179,6 +179,14 @@ impl Irmd {
                 self.flow_accept(pid, deadline)
             }
             IrmReq::FlowDealloc { flow_id } => self.flow_dealloc(pid, flow_id),
+            IrmReq::FlowJoin {
+                layer,
+                qos,
+                timeout_ms,
+            } => {
+                let t = timeout_ms.map_or(IPCP_TIMEOUT, |ms| Duration::from_millis(u64::from(ms)));
+                self.flow_join(pid, &layer, qos, Instant::now() + t)
+            }
         }
     }
 

@@ -8,6 +8,7 @@ pub mod config;
 mod flows;
 pub mod ipcps;
 pub mod irmd;
+mod join;
 pub mod registry;
 pub mod server;
 pub mod spawn;

@@ -85,6 +85,29 @@ impl Flow {
         Flow::from_answer(Irm::connect()?.call(&req)?)
     }
 
+    /// Join the broadcast layer named `layer` on this system (the prototype's `flow_join`):
+    /// every message written on the flow reaches every other member of the layer (other
+    /// applications that joined it here and on the other systems of the layer), and every
+    /// message one of them writes arrives here. Delivery is best effort (a full flow drops),
+    /// so `qos` may not ask for in-order or loss-free delivery: there is no single peer to
+    /// acknowledge. `timeout` bounds the IRMd's wait for the layer's IPCP.
+    ///
+    /// ```no_run
+    /// use o7s::{Flow, QosSpec};
+    /// let flow = Flow::join("bc", QosSpec::RAW, None)?;
+    /// flow.write(b"to everyone")?;
+    /// # Ok::<(), o7s::Error>(())
+    /// ```
+    pub fn join(layer: &str, qos: QosSpec, timeout: Option<Duration>) -> Result<Flow, Error> {
+        ensure_session()?;
+        let req = IrmReq::FlowJoin {
+            layer: layer.to_string(),
+            qos,
+            timeout_ms: timeout_ms(timeout),
+        };
+        Flow::from_answer(Irm::connect()?.call(&req)?)
+    }
+
     fn from_answer((resp, fds): (IrmResp, Vec<OwnedFd>)) -> Result<Flow, Error> {
         match resp {
             IrmResp::Flow(grant) => Flow::from_grant(grant, fds),

@@ -278,6 +278,9 @@ impl Uni {
                 Ok(IpcpResp::Ok)
             }
             IpcpReq::Show => Ok(IpcpResp::Show(self.show())),
+            r @ IpcpReq::FlowJoin { .. } => Err(r
+                .not_for("unicast")
+                .unwrap_or_else(|| IrmError::Internal("unexpected request".into()))),
         }
     }
 

@@ -27,6 +27,13 @@ impl IpcpReq {
         let what = match self {
             IpcpReq::Enroll { .. } => "enrollment",
             IpcpReq::Connect { .. } | IpcpReq::Disconnect { .. } => "connecting components",
+            IpcpReq::FlowJoin { .. } => {
+                return Some(IrmError::BadRequest {
+                    why: format!(
+                        "only a broadcast layer is joined; a {kind} IPCP allocates flows to names"
+                    ),
+                })
+            }
             _ => return None,
         };
         Some(IrmError::BadRequest {
@@ -204,6 +211,14 @@ pub enum IrmReq {
     FlowDealloc {
         flow_id: u64,
     },
+    /// Join the broadcast layer named `layer` on this system (the prototype's `flow_join`):
+    /// a flow on which every packet written reaches every other member of the layer.
+    /// Answered by [`IrmResp::Flow`] with the flow's fds.
+    FlowJoin {
+        layer: String,
+        qos: QosSpec,
+        timeout_ms: Option<u32>,
+    },
 }
 
 /// The IRMd's answer to an [`IrmReq`].
@@ -327,6 +342,8 @@ pub enum IrmError {
     Denied { why: String },
     #[error("malformed request: {why}")]
     BadRequest { why: String },
+    #[error("no broadcast layer named \"{layer}\" on this system; join one: irm ipcp enroll name NAME type broadcast layer {layer} (or start it: irm ipcp bootstrap type broadcast name NAME layer {layer})")]
+    NoBroadcastLayer { layer: String },
     #[error("IRMd is shutting down")]
     ShuttingDown,
     #[error("internal error: {0}")]
@@ -375,6 +392,13 @@ pub enum IpcpReq {
     Disconnect {
         component: String,
         dst: String,
+    },
+    /// A local application joins the IPCP's broadcast layer (`hash`: of the layer's name)
+    /// with flow `flow_id`; the IPCP's end of the flow (four fds) rides along.
+    FlowJoin {
+        flow_id: u64,
+        hash: NameHash,
+        qos: QosSpec,
     },
 }
 

@@ -9,6 +9,8 @@ use rustix::fd::OwnedFd;
 use std::sync::mpsc;
 use tracing::{error, info};
 
+mod broadcast;
+mod common;
 mod dataplane;
 mod eth;
 mod local;
@@ -20,7 +22,7 @@ mod unicast;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// IPCP type: local, udp4, udp6, eth-dix, eth-llc or unicast.
+    /// IPCP type: local, udp4, udp6, eth-dix, eth-llc, unicast or broadcast.
     #[arg(long = "type")]
     kind: String,
     /// The IPCP's name.
@@ -88,7 +90,7 @@ fn run(args: Args) -> Result<()> {
             std::sync::Arc::new(shim::ShimIpcp::new(&args.name, udp::UdpBoot { kind }))
         }
         IpcpKind::Unicast => std::sync::Arc::new(unicast::UnicastIpcp::new(&args.name)),
-        other => bail!("IPCP type {other} is not available in this build yet"),
+        IpcpKind::Broadcast => std::sync::Arc::new(broadcast::BroadcastIpcp::new(&args.name)),
     };
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let done_tx = std::sync::Mutex::new(done_tx);

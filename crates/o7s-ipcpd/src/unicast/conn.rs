@@ -1,21 +1,16 @@
-//! Connections: lower flows to other members, each opened with the connection-establishment
-//! exchange (CEP) that names the component it serves. The initiator allocates the flow and
-//! speaks first; the acceptor answers with its own message, or an empty one when it has no
-//! such component.
+//! Adjacencies of a unicast member: lower flows to other members opened with the
+//! connection-establishment exchange ([`crate::common::cep`]) for the data transfer (`dt`)
+//! or management (`mgmt`) component, and enrollment flows handed on.
 
 use super::fwd::{Adj, Comp};
 use super::Uni;
+use crate::common::cep;
 use o7s::ctrl::msg::IrmError;
 use o7s::Flow;
 use o7s_proto::wire::cep::{consts, CepMsg, ConcSyntax};
 use o7s_proto::QosSpec;
 use std::sync::Arc;
-use std::time::Duration;
 use tracing::{debug, info, warn};
-
-/// How long each side waits for the other's CEP message (the prototype waits 1 s; a first
-/// packet over a fresh lower flow may need longer on a loaded machine).
-pub const CEP_WAIT: Duration = Duration::from_secs(3);
 
 /// The peer timeout of an adjacency's lower flow: how long a silent neighbour takes to be
 /// declared gone, and so how fast routing reacts to a cut link (keepalives go every quarter
@@ -41,83 +36,28 @@ pub fn adj_qos(cube: Option<&str>) -> Result<QosSpec, IrmError> {
     }
 }
 
-/// Our CEP message for `comp` (address 0 for enrollment, as the prototype).
+/// Our CEP message for `comp` (None: enrollment, address 0 as the prototype).
 pub fn cep_of(comp: Option<Comp>, own: u64) -> CepMsg {
     match comp {
         Some(Comp::Dt) => CepMsg::new(consts::DT_COMP, consts::DT_PROTO, 1, ConcSyntax::Fixed, own),
         Some(Comp::Mgmt) => {
             CepMsg::new(consts::MGMT_COMP, consts::LS_PROTO, 1, ConcSyntax::Gpb, own)
         }
-        None => CepMsg::new(
-            consts::ENROLL_COMP,
-            consts::ENROLL_PROTO,
-            1,
-            ConcSyntax::Gpb,
-            0,
-        ),
+        None => cep::enroll_cep(),
     }
 }
 
-/// Read one message from `flow`, waiting at most `wait`.
-pub fn read_within(flow: &Flow, wait: Duration, what: &str) -> Result<Vec<u8>, String> {
-    flow.set_read_timeout(Some(wait));
-    let mut buf = vec![0u8; 4096];
-    let r = flow.read(&mut buf);
-    flow.set_read_timeout(None);
-    match r {
-        Ok(n) => {
-            buf.truncate(n);
-            Ok(buf)
-        }
-        Err(o7s::Error::Timeout) => Err(format!("no {what} within {} s", wait.as_secs())),
-        Err(e) => Err(format!("{what}: {e}")),
-    }
-}
-
-/// Allocate a lower flow to `dst` and open it for `comp` (None: enrollment); returns the
-/// flow and the peer's CEP message.
-pub fn open(
-    dst: &str,
-    comp: Option<Comp>,
-    own: u64,
-    qos: QosSpec,
-) -> Result<(Flow, CepMsg), String> {
-    let flow = Flow::alloc(dst, qos, None).map_err(|e| format!("cannot reach {dst}: {e}"))?;
-    let mine = cep_of(comp, own);
-    let bytes = mine.to_vec().map_err(|e| e.to_string())?;
-    flow.write(&bytes)
-        .map_err(|e| format!("cannot send the connection request to {dst}: {e}"))?;
-    let answer =
-        read_within(&flow, CEP_WAIT, "connection answer").map_err(|e| format!("{dst}: {e}"))?;
-    let theirs = CepMsg::parse(&answer)
-        .map_err(|e| format!("{dst} answered the connection request with garbage: {e}"))?;
-    if theirs.comp_name != mine.comp_name {
-        return Err(if theirs.comp_name.is_empty() {
-            format!(
-                "{dst} has no {} component (is it a unicast IPCP?)",
-                mine.comp_name
-            )
-        } else {
-            format!(
-                "{dst} answered for component {:?}, not {:?}",
-                theirs.comp_name, mine.comp_name
-            )
-        });
-    }
-    if theirs.protocol != mine.protocol || theirs.pref_version != mine.pref_version {
-        return Err(format!(
-            "{dst} speaks {} version {}, we speak {} version {}",
-            theirs.protocol, theirs.pref_version, mine.protocol, mine.pref_version
-        ));
-    }
-    Ok((flow, theirs))
+/// Allocate a lower flow to `dst` and open it for `comp`; returns the flow and the peer's CEP
+/// message.
+pub fn open(dst: &str, comp: Comp, own: u64, qos: QosSpec) -> Result<(Flow, CepMsg), String> {
+    cep::open(dst, &cep_of(Some(comp), own), qos, "unicast")
 }
 
 impl Uni {
     /// `irm ipcp connect`: an adjacency of `comp` to the member named `dst`.
     pub fn connect(self: &Arc<Self>, comp: Comp, dst: &str, qos: QosSpec) -> Result<(), IrmError> {
         let (flow, theirs) =
-            open(dst, Some(comp), self.addr, qos).map_err(|why| IrmError::IpcpFailed {
+            open(dst, comp, self.addr, qos).map_err(|why| IrmError::IpcpFailed {
                 name: self.name.clone(),
                 why: format!("connecting {} to {dst}: {why}", comp.name()),
             })?;
@@ -211,45 +151,12 @@ impl Uni {
 
     /// Accept lower flows for as long as the IPCP lives: each opens with a CEP message.
     pub fn accept_loop(self: &Arc<Self>) {
-        let me = Arc::downgrade(self);
-        let spawned = std::thread::Builder::new()
-            .name("acceptor".into())
-            .spawn(move || loop {
-                let flow = match Flow::accept(None) {
-                    Ok(f) => f,
-                    Err(e) => {
-                        warn!("accepting lower flows: {e}");
-                        std::thread::sleep(Duration::from_secs(1));
-                        continue;
-                    }
-                };
-                let Some(uni) = me.upgrade() else { return };
-                let spawned = std::thread::Builder::new()
-                    .name("cep".into())
-                    .spawn(move || uni.answer_cep(flow));
-                if let Err(e) = spawned {
-                    warn!("cannot answer a connection: {e}");
-                }
-            });
-        if let Err(e) = spawned {
-            warn!("cannot accept lower flows: {e}");
-        }
+        cep::accept_loop(Arc::downgrade(self), Uni::answer_cep);
     }
 
     fn answer_cep(self: Arc<Self>, flow: Flow) {
-        let first = match read_within(&flow, CEP_WAIT, "connection request") {
-            Ok(b) => b,
-            Err(e) => {
-                debug!("a lower flow to {} sent {e}", flow.name());
-                return;
-            }
-        };
-        let theirs = match CepMsg::parse(&first) {
-            Ok(m) => m,
-            Err(e) => {
-                debug!("a lower flow opened with garbage: {e}");
-                return;
-            }
+        let Some(theirs) = cep::first_message(&flow) else {
+            return;
         };
         let comp = match theirs.comp_name.as_str() {
             consts::DT_COMP => Some(Comp::Dt),
@@ -257,19 +164,17 @@ impl Uni {
             consts::ENROLL_COMP => None,
             other => {
                 debug!("connection request for unknown component {other:?}");
-                let refuse = CepMsg::default().to_vec().unwrap_or_default();
-                let _ = flow.write(&refuse);
+                cep::refuse(&flow);
                 return;
             }
         };
         let mine = cep_of(comp, self.addr);
-        if theirs.protocol != mine.protocol || theirs.pref_version != mine.pref_version {
+        if !cep::same_protocol(&mine, &theirs) {
             info!(
                 "refusing {} {} version {}",
                 theirs.comp_name, theirs.protocol, theirs.pref_version
             );
-            let refuse = CepMsg::default().to_vec().unwrap_or_default();
-            let _ = flow.write(&refuse);
+            cep::refuse(&flow);
             return;
         }
         let Ok(bytes) = mine.to_vec() else { return };

@@ -2,7 +2,6 @@
 //! through `$O7S_IPCP_FD`.
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
 use o7s::ctrl::msg::IpcpKind;
 use o7s::ctrl::rpc::{Inbound, Rpc};
 use rustix::fd::OwnedFd;
@@ -18,19 +17,69 @@ mod shim;
 mod udp;
 mod unicast;
 
-/// An o7s IPC process (started by irmd).
-#[derive(Parser, Debug)]
-#[command(version, about)]
+const USAGE: &str = "An o7s IPC process (started by irmd).
+
+Usage: ipcpd --type <TYPE> --name <NAME> [-v]
+
+Options:
+      --type <TYPE>  IPCP type: local, udp4, udp6, eth-dix, eth-llc, unicast or broadcast
+      --name <NAME>  The IPCP's name
+  -v, --verbose      Log debug messages too
+  -h, --help         Print help
+  -V, --version      Print version";
+
+/// The command line (parsed by hand: a parser library's code would sit in the memory of
+/// every IPCP process).
+#[derive(Debug)]
 struct Args {
     /// IPCP type: local, udp4, udp6, eth-dix, eth-llc, unicast or broadcast.
-    #[arg(long = "type")]
     kind: String,
     /// The IPCP's name.
-    #[arg(long)]
     name: String,
     /// Log debug messages too.
-    #[arg(short, long)]
     verbose: bool,
+}
+
+impl Args {
+    /// Parse `args` (without the program name); `Err` holds what to print and the exit code.
+    fn parse_from(args: impl IntoIterator<Item = String>) -> Result<Args, (String, i32)> {
+        let bad = |why: String| Err((format!("ipcpd: {why}\n\n{USAGE}"), 2));
+        let (mut kind, mut name, mut verbose) = (None, None, false);
+        let mut it = args.into_iter();
+        while let Some(a) = it.next() {
+            let (key, inline) = match a.split_once('=') {
+                Some((k, v)) if k.starts_with("--") => (k.to_string(), Some(v.to_string())),
+                _ => (a.clone(), None),
+            };
+            match key.as_str() {
+                "--type" | "--name" => {
+                    let Some(v) = inline.or_else(|| it.next()) else {
+                        return bad(format!("{key} needs a value"));
+                    };
+                    if key == "--type" {
+                        kind = Some(v);
+                    } else {
+                        name = Some(v);
+                    }
+                }
+                "-v" | "--verbose" => verbose = true,
+                "-h" | "--help" => return Err((USAGE.to_string(), 0)),
+                "-V" | "--version" => {
+                    return Err((format!("ipcpd {}", env!("CARGO_PKG_VERSION")), 0))
+                }
+                _ => return bad(format!("unexpected argument {a:?}")),
+            }
+        }
+        match (kind, name) {
+            (Some(kind), Some(name)) => Ok(Args {
+                kind,
+                name,
+                verbose,
+            }),
+            (None, _) => bad("--type is required".into()),
+            (_, None) => bad("--name is required".into()),
+        }
+    }
 }
 
 /// What every IPCP kind implements; the runtime below shuttles control messages to it.
@@ -58,7 +107,17 @@ fn control_socket() -> Result<OwnedFd> {
 }
 
 fn main() {
-    let args = Args::parse();
+    let args = match Args::parse_from(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err((text, 0)) => {
+            println!("{text}");
+            return;
+        }
+        Err((text, code)) => {
+            eprintln!("{text}");
+            std::process::exit(code);
+        }
+    };
     o7s::dlog::init(
         "ipcpd",
         std::env::var_os("O7S_IPCPD_STDOUT").is_some(),
@@ -110,4 +169,37 @@ fn run(args: Args) -> Result<()> {
     let _ = done_rx.recv();
     info!("IRMd gone, IPCP {} exits.", args.name);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Args;
+
+    fn parse(a: &[&str]) -> Result<Args, (String, i32)> {
+        Args::parse_from(a.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn args() {
+        let a = parse(&["--type", "eth-dix", "--name=e0", "-v"]).expect("parses");
+        assert_eq!(
+            (a.kind.as_str(), a.name.as_str(), a.verbose),
+            ("eth-dix", "e0", true)
+        );
+        let a = parse(&["--name", "n", "--type=unicast"]).expect("parses");
+        assert_eq!(
+            (a.kind.as_str(), a.name.as_str(), a.verbose),
+            ("unicast", "n", false)
+        );
+        assert_eq!(parse(&["--help"]).err().map(|e| e.1), Some(0));
+        assert_eq!(parse(&["-V"]).err().map(|e| e.1), Some(0));
+        assert_eq!(parse(&["--type", "local"]).err().map(|e| e.1), Some(2));
+        assert_eq!(parse(&["--type"]).err().map(|e| e.1), Some(2));
+        assert_eq!(
+            parse(&["--name", "x", "--type", "local", "y"])
+                .err()
+                .map(|e| e.1),
+            Some(2)
+        );
+    }
 }

@@ -1,7 +1,6 @@
 //! `irmd`: the IPC Resource Manager daemon.
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
 use o7s_irmd::{apply, config, spawn::Spawner, Irmd};
 use rustix::net::{
     bind, listen, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType,
@@ -11,28 +10,74 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tracing::{error, info};
 
-/// The o7s IPC Resource Manager daemon: one per system.
-#[derive(Parser, Debug)]
-#[command(
-    version,
-    about,
-    after_help = "Run directory: $O7S_RUNDIR, default /run/o7s as root, else $XDG_RUNTIME_DIR/o7s.\n\
-                  Stop with SIGINT or SIGTERM: IPCPs are stopped and every flow is taken down."
-)]
+const USAGE: &str = "The o7s IPC Resource Manager daemon: one per system.
+
+Usage: irmd [OPTIONS]
+
+Options:
+      --stdout         Log to standard output (in the prototype's `==PID== irmd(II): ...`
+                       format)
+      --config <FILE>  Apply this config file at start (irmd.toml); a bad file is refused,
+                       nothing applied
+  -v, --verbose        Log debug messages too
+  -h, --help           Print help
+  -V, --version        Print version
+
+Run directory: $O7S_RUNDIR, default /run/o7s as root, else $XDG_RUNTIME_DIR/o7s.
+Stop with SIGINT or SIGTERM: IPCPs are stopped and every flow is taken down.";
+
+/// The command line (parsed by hand: a parser library's code would sit in the daemon's
+/// memory for its whole life).
+#[derive(Debug, Default)]
 struct Args {
-    /// Log to standard output (in the prototype's `==PID== irmd(II): ...` format).
-    #[arg(long)]
+    /// Log to standard output.
     stdout: bool,
-    /// Apply this config file at start (irmd.toml); a bad file is refused, nothing applied.
-    #[arg(long, value_name = "FILE")]
+    /// Apply this config file at start.
     config: Option<PathBuf>,
     /// Log debug messages too.
-    #[arg(short, long)]
     verbose: bool,
 }
 
+impl Args {
+    /// Parse `args` (without the program name); `Err` holds what to print and the exit code.
+    fn parse_from(args: impl IntoIterator<Item = String>) -> Result<Args, (String, i32)> {
+        let bad = |why: String| Err((format!("irmd: {why}\n\n{USAGE}"), 2));
+        let mut out = Args::default();
+        let mut it = args.into_iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--stdout" => out.stdout = true,
+                "-v" | "--verbose" => out.verbose = true,
+                "-h" | "--help" => return Err((USAGE.to_string(), 0)),
+                "-V" | "--version" => {
+                    return Err((format!("irmd {}", env!("CARGO_PKG_VERSION")), 0))
+                }
+                "--config" => match it.next() {
+                    Some(f) => out.config = Some(PathBuf::from(f)),
+                    None => return bad("--config needs a file".into()),
+                },
+                _ => match a.strip_prefix("--config=") {
+                    Some(f) => out.config = Some(PathBuf::from(f)),
+                    None => return bad(format!("unexpected argument {a:?}")),
+                },
+            }
+        }
+        Ok(out)
+    }
+}
+
 fn main() {
-    let args = Args::parse();
+    let args = match Args::parse_from(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err((text, 0)) => {
+            println!("{text}");
+            return;
+        }
+        Err((text, code)) => {
+            eprintln!("{text}");
+            std::process::exit(code);
+        }
+    };
     o7s::dlog::init("irmd", args.stdout, args.verbose);
     if let Err(e) = run(args) {
         error!("{e:#}");
@@ -157,4 +202,28 @@ fn install_signal_handler(irmd: Arc<Irmd>, sock: PathBuf) -> Result<()> {
             }
         })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Args;
+
+    fn parse(a: &[&str]) -> Result<Args, (String, i32)> {
+        Args::parse_from(a.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn args() {
+        let a = parse(&["--stdout", "--config", "x.toml", "-v"]).expect("parses");
+        assert!(a.stdout && a.verbose);
+        assert_eq!(a.config.as_deref(), Some(std::path::Path::new("x.toml")));
+        let a = parse(&["--config=y.toml"]).expect("parses");
+        assert!(!a.stdout && !a.verbose);
+        assert_eq!(a.config.as_deref(), Some(std::path::Path::new("y.toml")));
+        assert!(parse(&[]).is_ok());
+        assert_eq!(parse(&["--help"]).err().map(|e| e.1), Some(0));
+        assert_eq!(parse(&["--version"]).err().map(|e| e.1), Some(0));
+        assert_eq!(parse(&["--config"]).err().map(|e| e.1), Some(2));
+        assert_eq!(parse(&["--bogus"]).err().map(|e| e.1), Some(2));
+    }
 }

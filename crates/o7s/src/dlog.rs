@@ -35,21 +35,42 @@ where
 }
 
 /// Install the log format for daemon `prog`; `verbose` adds debug lines. Logs go to stdout
-/// when `stdout`, else to stderr. `RUST_LOG` overrides the level.
+/// when `stdout`, else to stderr. `RUST_LOG` overrides the level (`level` or
+/// `target=level,...`; an unparsable value is ignored).
 pub fn init(prog: &str, stdout: bool, verbose: bool) {
-    let default = if verbose { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    // `Targets` rather than `EnvFilter`: the latter brings a regex engine, and every daemon
+    // process would map its code (issue: memory per node).
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|s| s.parse::<Targets>().ok())
+        .unwrap_or_else(|| {
+            Targets::new().with_default(if verbose {
+                LevelFilter::DEBUG
+            } else {
+                LevelFilter::INFO
+            })
+        });
     let fmt = ProtoFormat {
         prog: prog.to_string(),
     };
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(LevelFilter::TRACE)
         .with_ansi(false)
         .event_format(fmt);
     let _ = if stdout {
-        builder.with_writer(std::io::stdout).try_init()
+        builder
+            .with_writer(std::io::stdout)
+            .finish()
+            .with(filter)
+            .try_init()
     } else {
-        builder.with_writer(std::io::stderr).try_init()
+        builder
+            .with_writer(std::io::stderr)
+            .finish()
+            .with(filter)
+            .try_init()
     };
 }

@@ -26,6 +26,7 @@
 //! # Ok::<(), o7s_lab::LabError>(())
 //! ```
 
+pub mod broadcast;
 pub mod build;
 pub mod cli;
 pub mod demo;

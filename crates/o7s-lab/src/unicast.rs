@@ -33,7 +33,7 @@ pub fn ipcp_name(layer: &str, node: &str) -> String {
 }
 
 /// The eth-dix layer of link `i`.
-fn eth_layer(i: usize) -> String {
+pub(crate) fn eth_layer(i: usize) -> String {
     format!("eth{i}")
 }
 

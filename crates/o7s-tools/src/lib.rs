@@ -1,6 +1,7 @@
 //! The o7s command-line tools: `irm` (manage IPCPs, names and flows), `oping` (round-trip
-//! times over a flow) and `oecho` (echo one message). The binaries in `src/bin` only hand
-//! their arguments to the modules here, so everything but the IO is unit-tested.
+//! times over a flow), `oecho` (echo one message) and `obc` (send to or listen on a broadcast
+//! layer), among others. The binaries in `src/bin` only hand their arguments to the modules
+//! here, so everything but the IO is unit-tested.
 //!
 //! This crate talks to the IRMd and to flows only through the `o7s` library.
 
@@ -21,6 +22,7 @@ macro_rules! errln {
 }
 
 pub mod irm;
+pub mod obc;
 pub mod ocat;
 pub mod ocbr;
 pub mod oecho;

@@ -828,9 +828,15 @@ impl Cx<'_> {
                 return Ok(out);
             }
         }
+        // Management first, then data transfer, as the prototype does; a broadcast IPCP has
+        // only data transfer (the prototype asks it for management too, which fails).
+        let comps: &[&str] = if kind == IpcpKind::Broadcast {
+            &["dt"]
+        } else {
+            &["mgmt", "dt"]
+        };
         for dst in conn.map(|(c, _)| c).unwrap_or_default() {
-            // Management first, then data transfer, as the prototype does.
-            for component in ["mgmt", "dt"] {
+            for component in comps {
                 out.push(IrmReq::IpcpConnect {
                     name: ipcp.clone(),
                     component: component.to_string(),
@@ -978,6 +984,23 @@ mod tests {
                 kind: IpcpKind::Broadcast,
                 name: s("bc"),
             },
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_broadcast_ipcp_connects_data_transfer_only() {
+        let text = "[broadcast.b2]\nenrol = \"b1\"\nconn = [\"b1\"]\nautobind = true\n";
+        let got = parse(text, "t").expect("parses");
+        let want = vec![
+            IrmReq::IpcpEnroll {
+                name: s("b2"),
+                kind: Some(IpcpKind::Broadcast),
+                dst: Some(s("b1")),
+                layer: None,
+                autobind: true,
+            },
+            conn("b2", "dt", "b1"),
         ];
         assert_eq!(got, want);
     }

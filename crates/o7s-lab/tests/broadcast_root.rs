@@ -235,3 +235,52 @@ fn broadcast_over_a_unicast_layer_root() -> TestResult {
     exchange(&lab, "bc", &["n1", "n2"], &["n0"], 3)?;
     Ok(())
 }
+
+/// Node `me`'s config: an eth-dix layer on `dev` in which its broadcast IPCP's name is
+/// registered, and the broadcast IPCP, bootstrapped (`peer` None) or enrolled through and
+/// connected to `peer`'s.
+fn config(me: &str, dev: &str, peer: Option<&str>) -> String {
+    let join = match peer {
+        None => "bootstrap = \"bc\"".to_string(),
+        Some(p) => format!("enrol = \"bc-{p}\"\nconn = [\"bc-{p}\"]"),
+    };
+    format!(
+        r#"[eth-dix.e-{me}]
+bootstrap = "eth"
+dev = "{dev}"
+reg = ["bc-{me}"]
+
+[broadcast.bc-{me}]
+{join}
+autobind = true
+"#
+    )
+}
+
+#[test]
+fn broadcast_systems_from_their_config_files_root() -> TestResult {
+    if !root_or_skip("broadcast_systems_from_their_config_files") {
+        return Ok(());
+    }
+    let mut lab = Lab::up(&Topology::new().node("a").node("b").link("a", "b"))?;
+    // b comes up first: its enrollment waits (retried) until a is there.
+    for (me, peer, via) in [("b", "a", Some("a")), ("a", "b", None)] {
+        let dev = lab
+            .node(me)
+            .ifname_to(peer)
+            .ok_or("no interface")?
+            .to_string();
+        let file = lab.dir().join(format!("{me}.toml"));
+        std::fs::write(&file, config(me, &dev, via))?;
+        lab.restart_irmd(me, &["--config", &file.display().to_string()])?;
+    }
+    let joined = wait_for(Duration::from_secs(30), || {
+        lab.node("a")
+            .irm_ok("ipcp show bc-a")
+            .is_ok_and(|s| s.contains("neighbour 1"))
+    });
+    assert!(joined, "b never connected to a\n{}", logs(&lab, "bc"));
+    exchange(&lab, "bc", &["a"], &["b"], 2)?;
+    exchange(&lab, "bc", &["b"], &["a"], 2)?;
+    Ok(())
+}

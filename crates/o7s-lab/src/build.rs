@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::error::{LabError, Result};
 use crate::plan::{irm_keyword, Plan};
+use crate::spec::LayerKind;
 use crate::unicast::irm_retry;
 use crate::{Lab, Node};
 
@@ -54,12 +55,16 @@ pub fn build(lab: &Lab, plan: &Plan, say: &mut dyn FnMut(&str)) -> Result<()> {
             Some(via) => {
                 irm_retry(
                     node,
-                    &format!("ipcp enroll name {} dst {via}{auto}", p.name),
+                    &format!(
+                        "ipcp enroll name {} type {} dst {via}{auto}",
+                        p.name,
+                        p.kind.as_str()
+                    ),
                 )?;
             }
         }
         for dst in &p.conn {
-            for comp in ["mgmt", "dt"] {
+            for comp in p.kind.components() {
                 irm_retry(
                     node,
                     &format!("ipcp connect name {} component {comp} dst {dst}", p.name),
@@ -74,7 +79,7 @@ pub fn build(lab: &Lab, plan: &Plan, say: &mut dyn FnMut(&str)) -> Result<()> {
         // A unicast layer's names go into its directory once every member has joined: a
         // name stored while the layer is still growing may sit only on the first members.
         let last = plan.ipcps.iter().rposition(|q| q.layer == p.layer);
-        if last.is_some_and(|i| std::ptr::eq(&plan.ipcps[i], p)) && !p.kind.is_shim() {
+        if last.is_some_and(|i| std::ptr::eq(&plan.ipcps[i], p)) && p.kind == LayerKind::Unicast {
             // ... and once routing has converged, so the directory's stores arrive.
             let missing = converge(lab, plan, Some(&p.layer), CONVERGE);
             if !missing.is_empty() {
@@ -104,7 +109,7 @@ pub fn converge(lab: &Lab, plan: &Plan, layer: Option<&str>, limit: Duration) ->
     let uni: Vec<_> = plan
         .ipcps
         .iter()
-        .filter(|p| !p.kind.is_shim() && layer.is_none_or(|l| p.layer == l))
+        .filter(|p| p.kind == LayerKind::Unicast && layer.is_none_or(|l| p.layer == l))
         .collect();
     let mut missing = Vec::new();
     crate::wait_for(limit, || {

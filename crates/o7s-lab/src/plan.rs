@@ -388,6 +388,34 @@ args = "-l"
     }
 
     #[test]
+    fn a_broadcast_layer_is_a_spanning_tree_connecting_dt() {
+        let text =
+            format!("{DIAMOND}[[layer]]\nname = \"bc\"\ntype = \"broadcast\"\nover = [\"eth\"]\n");
+        let net = Network::from_toml(&text, "d.toml").expect("valid");
+        let bc = &net.layers[2];
+        assert_eq!(bc.kind, LayerKind::Broadcast);
+        // Four links in a cycle, three connections: a tree from the bootstrap node.
+        assert_eq!(
+            bc.adjacencies,
+            vec![
+                ("a".to_string(), "b".to_string()),
+                ("a".to_string(), "c".to_string()),
+                ("b".to_string(), "d".to_string())
+            ]
+        );
+        let plan = Plan::new(&net, Addressing::Netns);
+        let b: Vec<&IpcpPlan> = plan.ipcps.iter().filter(|p| p.layer == "bc").collect();
+        assert_eq!(b.len(), 4);
+        assert_eq!((b[0].name.as_str(), b[0].enrol.as_deref()), ("bc-a", None));
+        assert_eq!(b[3].enrol.as_deref(), Some("bc-b"));
+        assert_eq!(b[3].conn, vec!["bc-b"]);
+        assert!(b.iter().all(|p| p.autobind() && p.params.is_empty()));
+        let e = &plan.ipcps[0];
+        assert_eq!(e.reg, vec!["net-a", "net", "bc-a", "bc"]);
+        assert_eq!(LayerKind::Broadcast.components(), ["dt"]);
+    }
+
+    #[test]
     fn udp_on_loopback_has_hosts() {
         let text = DIAMOND.replace("eth-dix", "udp4");
         let net = Network::from_toml(&text, "d.toml").expect("valid");

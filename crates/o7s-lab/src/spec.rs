@@ -63,6 +63,8 @@ pub enum LayerKind {
     Udp4,
     /// A unicast layer (software router) over other layers.
     Unicast,
+    /// A broadcast layer (software hub) over other layers; its connections form a tree.
+    Broadcast,
 }
 
 impl LayerKind {
@@ -72,6 +74,7 @@ impl LayerKind {
             "eth-llc" => LayerKind::EthLlc,
             "udp4" => LayerKind::Udp4,
             "unicast" => LayerKind::Unicast,
+            "broadcast" => LayerKind::Broadcast,
             _ => return None,
         })
     }
@@ -83,12 +86,21 @@ impl LayerKind {
             LayerKind::EthLlc => "eth-llc",
             LayerKind::Udp4 => "udp4",
             LayerKind::Unicast => "unicast",
+            LayerKind::Broadcast => "broadcast",
         }
     }
 
     /// Sits on links (one instance per link) rather than over other layers.
     pub fn is_shim(self) -> bool {
-        self != LayerKind::Unicast
+        !matches!(self, LayerKind::Unicast | LayerKind::Broadcast)
+    }
+
+    /// The components each adjacency connects, in the order the prototype connects them.
+    pub fn components(self) -> &'static [&'static str] {
+        match self {
+            LayerKind::Broadcast => &["dt"],
+            _ => &["mgmt", "dt"],
+        }
     }
 
     /// Bootstrap parameters the file may set, by their `irmd.toml` keys. `dev` and `ip` are
@@ -98,6 +110,7 @@ impl LayerKind {
             LayerKind::EthDix => &["ethertype", "hash"],
             LayerKind::EthLlc => &["hash"],
             LayerKind::Udp4 => &["port", "hash"],
+            LayerKind::Broadcast => &[],
             LayerKind::Unicast => &[
                 "addr_size",
                 "eid_size",
@@ -442,24 +455,19 @@ fn layers(cx: &Cx<'_>, f: &File, t: &Topology) -> Result<Vec<Layer>, SpecError> 
                 format!("{name:?} is not a valid layer name; use [a-z0-9._-]"),
             );
         }
-        let kind =
-            match l.kind.get_ref().as_str() {
-                "broadcast" => return cx.err(
+        let kind = match LayerKind::parse(l.kind.get_ref()) {
+            Some(k) => k,
+            None => {
+                return cx.err(
                     l.kind.span(),
                     &at("type"),
-                    "broadcast layers are not supported yet: this o7s build has no broadcast IPCP",
-                ),
-                s => LayerKind::parse(s).map_or_else(
-                    || {
-                        cx.err(
-                            l.kind.span(),
-                            &at("type"),
-                            format!("unknown type {s:?}; allowed: eth-dix, eth-llc, udp4, unicast"),
-                        )
-                    },
-                    Ok,
-                )?,
-            };
+                    format!(
+                        "unknown type {:?}; allowed: eth-dix, eth-llc, udp4, unicast, broadcast",
+                        l.kind.get_ref()
+                    ),
+                )
+            }
+        };
         let mut layer = Layer {
             name: name.clone(),
             kind,
@@ -536,7 +544,7 @@ fn layers(cx: &Cx<'_>, f: &File, t: &Topology) -> Result<Vec<Layer>, SpecError> 
                 ),
             ] {
                 if let Some(span) = span {
-                    only(true, key, span, "unicast")?;
+                    only(true, key, span, "unicast and broadcast")?;
                 }
             }
             layer.links = shim_links(cx, t, l, &at("links"))?;
@@ -625,8 +633,9 @@ fn shim_links(cx: &Cx<'_>, t: &Topology, l: &LayerIn, key: &str) -> Result<Vec<u
     Ok(out)
 }
 
-/// Check and fill in a unicast layer: lower layers, members, bootstrap, enrollment,
-/// adjacencies.
+/// Check and fill in a unicast or broadcast layer: lower layers, members, bootstrap,
+/// enrollment, adjacencies (a broadcast layer's by default a spanning tree, and never a
+/// cycle).
 fn unicast(
     cx: &Cx<'_>,
     t: &Topology,
@@ -640,7 +649,10 @@ fn unicast(
         return cx.err(
             l.name.span(),
             &at("over"),
-            "a unicast layer needs `over = [\"LAYER\", ...]`, the layers below it",
+            format!(
+                "a {} layer needs `over = [\"LAYER\", ...]`, the layers below it",
+                layer.kind.as_str()
+            ),
         );
     };
     for o in over {
@@ -656,6 +668,17 @@ fn unicast(
                 ),
             );
         };
+        if below[k].kind == LayerKind::Broadcast {
+            return cx.err(
+                o.span(),
+                &at("over"),
+                format!(
+                    "layer {:?} is a broadcast layer: no layer runs over one (it carries no \
+                     flows to names)",
+                    o.get_ref()
+                ),
+            );
+        }
         layer.over.push(k);
     }
     let lower: Vec<String> = t
@@ -722,6 +745,9 @@ fn unicast(
         })
     };
     match &l.adjacencies {
+        None if layer.kind == LayerKind::Broadcast => {
+            layer.adjacencies = spanning_tree(&layer.nodes, &layer.bootstrap, can_reach);
+        }
         None if all_shims => {
             for x in &t.links {
                 let pair = (x.a.clone(), x.b.clone());
@@ -755,6 +781,24 @@ fn unicast(
                 }
                 layer.adjacencies.push((a.clone(), b.clone()));
             }
+        }
+    }
+    if layer.kind == LayerKind::Broadcast {
+        if let Some((a, b)) = closes_cycle(&layer.adjacencies) {
+            let span = l
+                .adjacencies
+                .as_ref()
+                .and_then(|v| v.first())
+                .map_or_else(|| l.name.span(), |s| s.span());
+            return cx.err(
+                span,
+                &at("adjacencies"),
+                format!(
+                    "[{a:?}, {b:?}] closes a cycle: the connections of a broadcast layer must \
+                     form a tree (it has no duplicate suppression; a packet would go round \
+                     forever)"
+                ),
+            );
         }
     }
     if let Some(m) = &l.enrol {
@@ -798,6 +842,47 @@ fn unicast(
     Ok(())
 }
 
+/// A spanning tree of `nodes` from `root` along the pairs `can_reach` allows, breadth-first
+/// (the default connections of a broadcast layer).
+fn spanning_tree(
+    nodes: &[String],
+    root: &str,
+    can_reach: impl Fn(&str, &str) -> bool,
+) -> Vec<(String, String)> {
+    let mut tree = Vec::new();
+    let mut seen = vec![root.to_string()];
+    let mut queue = std::collections::VecDeque::from([root.to_string()]);
+    while let Some(n) = queue.pop_front() {
+        for m in nodes {
+            if !seen.contains(m) && can_reach(&n, m) {
+                seen.push(m.clone());
+                tree.push((n.clone(), m.clone()));
+                queue.push_back(m.clone());
+            }
+        }
+    }
+    tree
+}
+
+/// The first pair of `pairs` that closes a cycle (a pair given twice does), if any.
+pub fn closes_cycle(pairs: &[(String, String)]) -> Option<(String, String)> {
+    let mut root: HashMap<&str, &str> = HashMap::new();
+    fn find<'a>(root: &HashMap<&'a str, &'a str>, mut x: &'a str) -> &'a str {
+        while let Some(&up) = root.get(x) {
+            x = up;
+        }
+        x
+    }
+    for (a, b) in pairs {
+        let (ra, rb) = (find(&root, a), find(&root, b));
+        if ra == rb {
+            return Some((a.clone(), b.clone()));
+        }
+        root.insert(ra, rb);
+    }
+    None
+}
+
 fn over_names(below: &[Layer], over: &[usize]) -> String {
     over.iter()
         .map(|&k| below[k].name.as_str())
@@ -826,6 +911,18 @@ fn names(
                 ),
             );
         };
+        if layers[layer].kind == LayerKind::Broadcast {
+            return cx.err(
+                n.layer.span(),
+                &at("layer"),
+                format!(
+                    "{:?} is a broadcast layer: it has no names; applications join it \
+                     (obc -n {})",
+                    n.layer.get_ref(),
+                    n.layer.get_ref()
+                ),
+            );
+        }
         let members = members(t, layers, layer);
         let mut nodes = Vec::new();
         for v in &n.nodes {

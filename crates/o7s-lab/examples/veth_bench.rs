@@ -6,13 +6,13 @@
 //!
 //! ```text
 //! cargo build --release --workspace
-//! O7S_BIN_DIR=$PWD/target/release cargo run --release -p o7s-lab --example veth_bench
+//! O7S_BIN_DIR=$PWD/target/release cargo run --release -p o7s-lab --example veth_bench [-- --mtu N]
 //! ```
 //!
 //! (`O7S_BIN_DIR` must name the directory of the release binaries, so with
 //! `CARGO_TARGET_DIR` set, `$CARGO_TARGET_DIR/release`.)
 
-use o7s_lab::{Lab, Topology};
+use o7s_lab::{Lab, LinkSpec, Topology};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -220,7 +220,16 @@ fn random_file(path: &Path, len: u64) -> R<()> {
 
 fn main() -> R<()> {
     let pings = 20_000;
-    let lab = Lab::up(&Topology::new().node("a").node("b").link("a", "b"))?;
+    // `--mtu N`: the veth's MTU (default 1500), the same for TCP and for o7s.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut link = LinkSpec::new("a", "b");
+    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [] => {}
+        ["--mtu", m] => link = link.mtu(m.parse().map_err(|e| format!("--mtu {m}: {e}"))?),
+        _ => return Err("usage: veth_bench [--mtu BYTES]".into()),
+    }
+    let mtu = link.mtu.unwrap_or(1500);
+    let lab = Lab::up(&Topology::new().node("a").node("b").link_with(link))?;
     let (a, b) = (lab.node("a"), lab.node("b"));
     let (ia, ib) = (
         a.addr4_to("b").ok_or("addr")?,
@@ -335,7 +344,7 @@ fn main() -> R<()> {
     set_loss(&lab, &da, &db, 0)?;
 
     let udp_pp: Value = serde_json::from_str(&udp_pp)?;
-    println!("veth between two namespaces, 64-byte ping-pong ({pings} round trips):");
+    println!("veth (MTU {mtu}) between two namespaces, 64-byte ping-pong ({pings} round trips):");
     println!("  linux ping (ICMP, 2000 x 1 ms): {ping_rtt}");
     println!(
         "  linux UDP ping-pong:  p50 {:.1} us  p99 {:.1} us  avg {:.1} us",

@@ -123,7 +123,7 @@ impl Flow {
         let ep = Endpoint::new(mem, side, own, peer, live)?;
         let packet_mtu = ep.max_packet().min(g.mtu as usize);
         let (reliable, mtu) = if frct::wants_frct(&g.qos) {
-            let cfg = frct::config_for(&g.qos, packet_mtu, ep.capacity());
+            let cfg = frct::config_for(&g.qos, packet_mtu);
             (Some(Reliable::new(cfg)), frct::MAX_MESSAGE)
         } else {
             (None, packet_mtu)

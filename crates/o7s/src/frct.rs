@@ -50,16 +50,8 @@ pub fn wants_frct(qos: &QosSpec) -> bool {
     qos.in_order != 0 || qos.loss == 0
 }
 
-/// Fewest and most packets a receiver lets its peer send ahead (see [`config_for`]).
-const MIN_RQ: u32 = 16;
-const MAX_RQ: u32 = 256;
-
-/// The FRCT parameters for a flow with QoS `qos` whose layer carries `mtu` bytes per packet
-/// and whose receive ring holds `ring` bytes. The receive window is as many full packets as
-/// the ring holds (16 to 256): over a layer with jumbo frames, 256 packets in flight would
-/// overflow the ring and the lower layer's buffers, and come back as retransmissions.
-pub fn config_for(qos: &QosSpec, mtu: usize, ring: usize) -> FrctConfig {
-    let fits = u32::try_from(ring / mtu.max(1)).unwrap_or(u32::MAX);
+/// The FRCT parameters for a flow with QoS `qos` whose layer carries `mtu` bytes per packet.
+pub fn config_for(qos: &QosSpec, mtu: usize) -> FrctConfig {
     let max_gap = match qos.max_gap {
         u32::MAX => DEFAULT_MAX_GAP,
         ms => Duration::from_millis(u64::from(ms)).min(MAX_MAX_GAP),
@@ -77,7 +69,6 @@ pub fn config_for(qos: &QosSpec, mtu: usize, ring: usize) -> FrctConfig {
         initial_seqno: rand::random(),
         max_fragment: mtu.saturating_sub(HEADER_LEN).max(1),
         max_message: MAX_MESSAGE,
-        rq_size: fits.clamp(MIN_RQ, MAX_RQ),
         ..FrctConfig::default()
     }
 }
@@ -608,25 +599,5 @@ fn timer_thread() {
                 r.on_timer(f.endpoint(), Instant::now());
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_receive_window_fits_the_ring() {
-        let qos = QosSpec::DATA;
-        let mib = 1 << 20;
-        // Ethernet frames: the prototype's 256 packets fit a 1 MiB ring.
-        assert_eq!(config_for(&qos, 1496, mib).rq_size, 256);
-        // Jumbo frames: only as many as the ring holds.
-        assert_eq!(config_for(&qos, 9000, mib).rq_size, 116);
-        assert_eq!(config_for(&qos, 65_531, mib).rq_size, 16);
-        // Never fewer than 16, whatever the packet size.
-        assert_eq!(config_for(&qos, 256 * 1024, mib).rq_size, 16);
-        assert_eq!(config_for(&qos, 0, mib).rq_size, 256);
-        assert_eq!(config_for(&qos, 1496, mib).max_fragment, 1496 - HEADER_LEN);
     }
 }

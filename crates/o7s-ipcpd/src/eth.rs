@@ -277,7 +277,7 @@ impl<F: Framing> Bootstrap for EthBoot<F> {
         let r = shim.clone();
         std::thread::Builder::new()
             .name("eth-rx".into())
-            .spawn(move || rx_loop(&r, &rx, mac))
+            .spawn(move || rx_loop(&r, &rx, mac, if_mtu as usize))
             .map_err(|e| IrmError::Internal(e.to_string()))?;
         info!(
             "Bootstrapped {} IPCP {name} in layer {layer} on {dev} (MTU {mtu}).",
@@ -287,9 +287,16 @@ impl<F: Framing> Bootstrap for EthBoot<F> {
     }
 }
 
-fn rx_loop<F: Framing>(shim: &Arc<Shim<EthMedium<F>, EthEgress<F>>>, rx: &OwnedFd, mac: Mac) {
+fn rx_loop<F: Framing>(
+    shim: &Arc<Shim<EthMedium<F>, EthEgress<F>>>,
+    rx: &OwnedFd,
+    mac: Mac,
+    if_mtu: usize,
+) {
     let framing = &shim.medium.egress.framing;
-    let mut batch = o7s_shm::RecvBatch::new(32, 65_536 + F::HDR);
+    // Buffers for the device's largest frame (and a little more), not for 64 KiB: frames
+    // received into 32 buffers of 64 KiB left hundreds of kB of them resident.
+    let mut batch = o7s_shm::RecvBatch::new(32, (F::HDR + if_mtu + 64).max(2048));
     loop {
         let n = match batch.recv(rx) {
             Ok(n) => n,

@@ -1,205 +1,40 @@
-//! `ipcpd`: an IPC process. Started by `irmd`, never by hand: it inherits its control socket
-//! through `$O7S_IPCP_FD`.
+//! `ipcpd`: an IPC process of any kind. Started by `irmd`, never by hand: it inherits its
+//! control socket through `$O7S_IPCP_FD`. The shims and the local IPCP also come as the
+//! smaller `ipcpd-shim` (see `shim_main.rs`).
 
-use anyhow::{bail, Context, Result};
 use o7s::ctrl::msg::IpcpKind;
-use o7s::ctrl::rpc::{Inbound, Rpc};
-use rustix::fd::OwnedFd;
-use std::sync::mpsc;
-use tracing::{error, info};
+use std::sync::Arc;
 
 mod broadcast;
 mod common;
 mod dataplane;
 mod eth;
 mod local;
+mod runtime;
 mod shim;
 mod udp;
 mod unicast;
 
-const USAGE: &str = "An o7s IPC process (started by irmd).
+pub use runtime::IpcpLogic;
 
-Usage: ipcpd --type <TYPE> --name <NAME> [-v]
-
-Options:
-      --type <TYPE>  IPCP type: local, udp4, udp6, eth-dix, eth-llc, unicast or broadcast
-      --name <NAME>  The IPCP's name
-  -v, --verbose      Log debug messages too
-  -h, --help         Print help
-  -V, --version      Print version";
-
-/// The command line (parsed by hand: a parser library's code would sit in the memory of
-/// every IPCP process).
-#[derive(Debug)]
-struct Args {
-    /// IPCP type: local, udp4, udp6, eth-dix, eth-llc, unicast or broadcast.
-    kind: String,
-    /// The IPCP's name.
-    name: String,
-    /// Log debug messages too.
-    verbose: bool,
-}
-
-impl Args {
-    /// Parse `args` (without the program name); `Err` holds what to print and the exit code.
-    fn parse_from(args: impl IntoIterator<Item = String>) -> Result<Args, (String, i32)> {
-        let bad = |why: String| Err((format!("ipcpd: {why}\n\n{USAGE}"), 2));
-        let (mut kind, mut name, mut verbose) = (None, None, false);
-        let mut it = args.into_iter();
-        while let Some(a) = it.next() {
-            let (key, inline) = match a.split_once('=') {
-                Some((k, v)) if k.starts_with("--") => (k.to_string(), Some(v.to_string())),
-                _ => (a.clone(), None),
-            };
-            match key.as_str() {
-                "--type" | "--name" => {
-                    let Some(v) = inline.or_else(|| it.next()) else {
-                        return bad(format!("{key} needs a value"));
-                    };
-                    if key == "--type" {
-                        kind = Some(v);
-                    } else {
-                        name = Some(v);
-                    }
-                }
-                "-v" | "--verbose" => verbose = true,
-                "-h" | "--help" => return Err((USAGE.to_string(), 0)),
-                "-V" | "--version" => {
-                    return Err((format!("ipcpd {}", env!("CARGO_PKG_VERSION")), 0))
-                }
-                _ => return bad(format!("unexpected argument {a:?}")),
-            }
+fn make(kind: IpcpKind, name: &str) -> Option<Arc<dyn IpcpLogic>> {
+    Some(match kind {
+        IpcpKind::Local => Arc::new(local::Local::new(name)),
+        IpcpKind::EthDix => Arc::new(shim::ShimIpcp::new(name, eth::EthBoot::<eth::Dix>::new())),
+        IpcpKind::EthLlc => Arc::new(shim::ShimIpcp::new(name, eth::EthBoot::<eth::Llc>::new())),
+        IpcpKind::Udp4 | IpcpKind::Udp6 => {
+            Arc::new(shim::ShimIpcp::new(name, udp::UdpBoot { kind }))
         }
-        match (kind, name) {
-            (Some(kind), Some(name)) => Ok(Args {
-                kind,
-                name,
-                verbose,
-            }),
-            (None, _) => bad("--type is required".into()),
-            (_, None) => bad("--name is required".into()),
-        }
-    }
-}
-
-/// What every IPCP kind implements; the runtime below shuttles control messages to it.
-pub trait IpcpLogic: Send + Sync + 'static {
-    /// Answer request `id` (with `rpc.reply`); `fds` came with it (a flow's four fds).
-    fn handle(
-        &self,
-        rpc: &std::sync::Arc<Rpc>,
-        id: u64,
-        req: o7s::ctrl::msg::IpcpReq,
-        fds: Vec<OwnedFd>,
-    );
-}
-
-fn control_socket() -> Result<OwnedFd> {
-    let raw = std::env::var("O7S_IPCP_FD")
-        .context("O7S_IPCP_FD is not set: ipcpd is started by irmd, not by hand")?;
-    let fd: i32 = raw.parse().context("O7S_IPCP_FD is not a number")?;
-    let sock = o7s_shm::inherited_fd(fd).context("O7S_IPCP_FD")?;
-    let stat = rustix::fs::fstat(&sock)?;
-    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::Socket {
-        bail!("O7S_IPCP_FD={fd} is not a socket");
-    }
-    Ok(sock)
+        IpcpKind::Unicast => Arc::new(unicast::UnicastIpcp::new(name)),
+        IpcpKind::Broadcast => Arc::new(broadcast::BroadcastIpcp::new(name)),
+    })
 }
 
 fn main() {
-    let args = match Args::parse_from(std::env::args().skip(1)) {
-        Ok(a) => a,
-        Err((text, 0)) => {
-            println!("{text}");
-            return;
-        }
-        Err((text, code)) => {
-            eprintln!("{text}");
-            std::process::exit(code);
-        }
-    };
-    o7s::dlog::init(
-        "ipcpd",
-        std::env::var_os("O7S_IPCPD_STDOUT").is_some(),
-        args.verbose,
-    );
-    if let Err(e) = run(args) {
-        error!("{e:#}");
-        eprintln!("ipcpd: {e:#}");
-        std::process::exit(1);
+    runtime::Prog {
+        name: "ipcpd",
+        kinds: "local, udp4, udp6, eth-dix, eth-llc, unicast or broadcast",
+        make,
     }
-}
-
-fn run(args: Args) -> Result<()> {
-    let Some(kind) = IpcpKind::parse(&args.kind) else {
-        bail!("unknown IPCP type {:?}", args.kind);
-    };
-    let sock = control_socket()?;
-    let logic: std::sync::Arc<dyn IpcpLogic> = match kind {
-        IpcpKind::Local => std::sync::Arc::new(local::Local::new(&args.name)),
-        IpcpKind::EthDix => std::sync::Arc::new(shim::ShimIpcp::new(
-            &args.name,
-            eth::EthBoot::<eth::Dix>::new(),
-        )),
-        IpcpKind::EthLlc => std::sync::Arc::new(shim::ShimIpcp::new(
-            &args.name,
-            eth::EthBoot::<eth::Llc>::new(),
-        )),
-        IpcpKind::Udp4 | IpcpKind::Udp6 => {
-            std::sync::Arc::new(shim::ShimIpcp::new(&args.name, udp::UdpBoot { kind }))
-        }
-        IpcpKind::Unicast => std::sync::Arc::new(unicast::UnicastIpcp::new(&args.name)),
-        IpcpKind::Broadcast => std::sync::Arc::new(broadcast::BroadcastIpcp::new(&args.name)),
-    };
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    let done_tx = std::sync::Mutex::new(done_tx);
-    let _rpc = Rpc::start(sock, move |rpc, inb| match inb {
-        Inbound::Req { id, body, fds } => logic.handle(rpc, id, body, fds),
-        Inbound::Note { id, .. } => {
-            let e = o7s::ctrl::msg::IrmError::BadRequest {
-                why: "the IRMd sends requests, not notes".into(),
-            };
-            let _ = rpc.reply(id, o7s::ctrl::msg::IpcpResp::Err(e), &[]);
-        }
-        Inbound::Closed => {
-            let _ = done_tx.lock().map(|t| t.send(()));
-        }
-    })?;
-    info!("IPCP {} ({kind}) started.", args.name);
-    let _ = done_rx.recv();
-    info!("IRMd gone, IPCP {} exits.", args.name);
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Args;
-
-    fn parse(a: &[&str]) -> Result<Args, (String, i32)> {
-        Args::parse_from(a.iter().map(|s| s.to_string()))
-    }
-
-    #[test]
-    fn args() {
-        let a = parse(&["--type", "eth-dix", "--name=e0", "-v"]).expect("parses");
-        assert_eq!(
-            (a.kind.as_str(), a.name.as_str(), a.verbose),
-            ("eth-dix", "e0", true)
-        );
-        let a = parse(&["--name", "n", "--type=unicast"]).expect("parses");
-        assert_eq!(
-            (a.kind.as_str(), a.name.as_str(), a.verbose),
-            ("unicast", "n", false)
-        );
-        assert_eq!(parse(&["--help"]).err().map(|e| e.1), Some(0));
-        assert_eq!(parse(&["-V"]).err().map(|e| e.1), Some(0));
-        assert_eq!(parse(&["--type", "local"]).err().map(|e| e.1), Some(2));
-        assert_eq!(parse(&["--type"]).err().map(|e| e.1), Some(2));
-        assert_eq!(
-            parse(&["--name", "x", "--type", "local", "y"])
-                .err()
-                .map(|e| e.1),
-            Some(2)
-        );
-    }
+    .main()
 }

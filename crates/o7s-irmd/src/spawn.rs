@@ -14,8 +14,14 @@ use tracing::{info, warn};
 /// The environment variable through which an IPCP learns its control socket.
 pub const IPCP_FD_ENV: &str = "O7S_IPCP_FD";
 
+/// glibc's limit on malloc arenas, set for IPCPs unless the IRMd's environment sets it.
+const MALLOC_ARENA_MAX: &str = "MALLOC_ARENA_MAX";
+
 pub struct Spawner {
     ipcpd: PathBuf,
+    /// `ipcpd-shim` (the shims and the local IPCP without the normal layers' code, so less
+    /// of it in every link's IPCP) when it sits beside `ipcpd`.
+    shim: Option<PathBuf>,
     /// Held while a child is being started, so a control socket meant for one child is never
     /// inherited by another.
     lock: Mutex<()>,
@@ -43,19 +49,49 @@ fn reap(mut child: Child, what: String) {
 }
 
 impl Spawner {
-    /// Find `ipcpd`: `$O7S_IPCPD`, else beside this executable, else on `PATH`.
+    /// Find `ipcpd`: `$O7S_IPCPD` (then it runs every kind), else beside this executable
+    /// (with `ipcpd-shim` if it is there too), else on `PATH`.
     pub fn new() -> Spawner {
-        let ipcpd = std::env::var_os("O7S_IPCPD")
-            .map(PathBuf::from)
-            .or_else(|| {
-                let exe = std::env::current_exe().ok()?;
-                let p = exe.parent()?.join("ipcpd");
-                p.is_file().then_some(p)
-            })
-            .unwrap_or_else(|| PathBuf::from("ipcpd"));
-        Spawner {
-            ipcpd,
-            lock: Mutex::new(()),
+        if let Some(p) = std::env::var_os("O7S_IPCPD") {
+            return Spawner {
+                ipcpd: PathBuf::from(p),
+                shim: None,
+                lock: Mutex::new(()),
+            };
+        }
+        let dir = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf));
+        let beside = |name: &str| {
+            let p = dir.as_ref()?.join(name);
+            p.is_file().then_some(p)
+        };
+        match beside("ipcpd") {
+            Some(ipcpd) => Spawner {
+                ipcpd,
+                shim: beside("ipcpd-shim"),
+                lock: Mutex::new(()),
+            },
+            None => Spawner {
+                ipcpd: PathBuf::from("ipcpd"),
+                shim: None,
+                lock: Mutex::new(()),
+            },
+        }
+    }
+
+    /// The program that runs an IPCP of `kind`.
+    fn program(&self, kind: IpcpKind) -> &Path {
+        match (kind, &self.shim) {
+            (
+                IpcpKind::Local
+                | IpcpKind::EthDix
+                | IpcpKind::EthLlc
+                | IpcpKind::Udp4
+                | IpcpKind::Udp6,
+                Some(shim),
+            ) => shim,
+            _ => &self.ipcpd,
         }
     }
 
@@ -74,8 +110,9 @@ impl Spawner {
         kind: IpcpKind,
         name: &str,
     ) -> Result<Ipcp, IrmError> {
+        let prog = self.program(kind);
         let fail = |why: String| IrmError::SpawnFailed {
-            prog: format!("{} (IPCP {name})", self.ipcpd.display()),
+            prog: format!("{} (IPCP {name})", prog.display()),
             why,
         };
         let (ours, theirs) = socketpair(
@@ -85,7 +122,7 @@ impl Spawner {
             None,
         )
         .map_err(|e| fail(e.to_string()))?;
-        let mut cmd = Command::new(&self.ipcpd);
+        let mut cmd = Command::new(prog);
         cmd.arg("--type")
             .arg(kind.name())
             .arg("--name")
@@ -93,6 +130,11 @@ impl Spawner {
             .env(IPCP_FD_ENV, theirs.as_raw_fd().to_string())
             .env(o7s::rundir::ENV, &irmd.rundir)
             .stdin(Stdio::null());
+        // glibc gives every thread that allocates an arena of its own (up to 8 per core),
+        // each 60-130 kB resident; an IPCP's threads allocate little, one arena serves them.
+        if std::env::var_os(MALLOC_ARENA_MAX).is_none() {
+            cmd.env(MALLOC_ARENA_MAX, "1");
+        }
         let child = self
             .start(&mut cmd, Some(&theirs))
             .map_err(|e| fail(e.to_string()))?;

@@ -144,12 +144,12 @@ impl Saved {
     }
 }
 
-/// Is `pid` one of ours (`o7s-lab`, `irmd`, `ipcpd`, or a program of ours)? Guards against
-/// killing a process that reused a recorded pid.
+/// Is `pid` one of ours (`o7s-lab`, `irmd`, `ipcpd`, `ipcpd-shim`, or a program of ours)?
+/// Guards against killing a process that reused a recorded pid.
 fn is_ours(pid: u32) -> bool {
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
     let comm = comm.trim();
-    ["o7s-lab", "irmd", "ipcpd"].contains(&comm) || comm.starts_with("o7s")
+    ["o7s-lab", "irmd", "ipcpd", "ipcpd-shim"].contains(&comm) || comm.starts_with("o7s")
 }
 
 /// The directory of a lab: `dir` if given, else `labs_root()/name`, else the only lab under

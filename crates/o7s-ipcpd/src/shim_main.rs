@@ -1,0 +1,41 @@
+//! `ipcpd-shim`: the IPCP kinds that sit on something other than a layer (the shims over
+//! Ethernet and UDP) and the local IPCP, without the normal layers' code. Every link of a
+//! node runs one shim process, and each maps the code of its binary: about half of `ipcpd`'s
+//! is the unicast and broadcast IPCPs, which a shim never runs. The IRMd starts this one for
+//! these kinds when it sits beside `ipcpd`.
+
+// The shared modules have items only the normal layers use.
+#![allow(dead_code)]
+
+use o7s::ctrl::msg::IpcpKind;
+use std::sync::Arc;
+
+mod dataplane;
+mod eth;
+mod local;
+mod runtime;
+mod shim;
+mod udp;
+
+pub use runtime::IpcpLogic;
+
+fn make(kind: IpcpKind, name: &str) -> Option<Arc<dyn IpcpLogic>> {
+    Some(match kind {
+        IpcpKind::Local => Arc::new(local::Local::new(name)),
+        IpcpKind::EthDix => Arc::new(shim::ShimIpcp::new(name, eth::EthBoot::<eth::Dix>::new())),
+        IpcpKind::EthLlc => Arc::new(shim::ShimIpcp::new(name, eth::EthBoot::<eth::Llc>::new())),
+        IpcpKind::Udp4 | IpcpKind::Udp6 => {
+            Arc::new(shim::ShimIpcp::new(name, udp::UdpBoot { kind }))
+        }
+        IpcpKind::Unicast | IpcpKind::Broadcast => return None,
+    })
+}
+
+fn main() {
+    runtime::Prog {
+        name: "ipcpd-shim",
+        kinds: "local, udp4, udp6, eth-dix or eth-llc",
+        make,
+    }
+    .main()
+}

@@ -400,6 +400,16 @@ fn scale(n: usize) -> R<()> {
         if converged { "converged" } else { "NOT converged" },
         conv.as_secs_f64()
     );
+    // `O7S_HOLD=SECS`: keep the lab up that long, to look at the processes' smaps.
+    if let Some(secs) = std::env::var("O7S_HOLD")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        for node in lab.nodes().iter().take(2) {
+            println!("  {} pids: {:?}", node.name(), o7s_lab::netns_pids(node.netns()));
+        }
+        std::thread::sleep(Duration::from_secs(secs));
+    }
     Ok(())
 }
 

@@ -12,6 +12,7 @@
 //! ```text
 //! cargo build --release --workspace
 //! O7S_BIN_DIR=$PWD/target/release target/release/examples/unicast_bench [--sizes 10,20,50]
+//! O7S_BIN_DIR=$PWD/target/release target/release/examples/unicast_bench --alloc-only  # part 2 only
 //! ```
 
 use o7s_lab::unicast::{eth_links, ipcp_name, unicast_over_eth};
@@ -20,6 +21,16 @@ use serde_json::Value;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+const USAGE: &str = "unicast_bench [--scale-only | --alloc-only] [--sizes 10,20,50]
+    [--alloc-threads 1,4] [--alloc-secs 5] [--alloc-serial 200]
+
+  --scale-only     only part 3 (convergence and memory for --sizes nodes)
+  --alloc-only     only part 2 (flow allocations across 2 hops)
+  --alloc-threads  client thread counts of the allocation throughput runs (default 1,4)
+  --alloc-secs     seconds per throughput run (default 5)
+  --alloc-serial   allocations timed one at a time (default 200)
+  --alloc-one-layer  with --alloc-only: no second unicast layer (`nc`) beside `net`";
 
 type R<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -195,13 +206,71 @@ fn rtt_and_allocs() -> R<()> {
         );
     }
 
-    // Allocations across 2 hops: a server on n2 (this program again) accepts and drops.
+    allocs(&lab, &Opts::parse())
+}
+
+/// Options of the allocation measurement.
+struct Opts {
+    /// Client thread counts to measure throughput with.
+    threads: Vec<usize>,
+    /// Seconds per throughput measurement.
+    secs: f64,
+    /// Allocations measured one at a time.
+    serial: usize,
+}
+
+impl Opts {
+    fn parse() -> Opts {
+        let args: Vec<String> = std::env::args().collect();
+        let val = |k: &str| {
+            args.iter()
+                .position(|a| a == k)
+                .and_then(|i| args.get(i + 1))
+                .cloned()
+        };
+        Opts {
+            threads: val("--alloc-threads")
+                .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
+                .unwrap_or_else(|| vec![1, 4]),
+            secs: val("--alloc-secs")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(5.0),
+            serial: val("--alloc-serial")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(200)
+                .max(2),
+        }
+    }
+}
+
+/// Only the allocation measurement: the same line of 5 with the same two unicast layers
+/// (`net`, and `nc` without congestion avoidance, which every allocation's name query also
+/// asks), without the RTT and bulk parts.
+fn allocs_only() -> R<()> {
+    let lab = Lab::up(&line(5))?;
+    eth_links(&lab)?;
+    unicast_over_eth(&lab, "net", "ls_t_recalc 1")?;
+    if !std::env::args().any(|a| a == "--alloc-one-layer") {
+        unicast_over_eth(&lab, "nc", "congestion none ls_t_recalc 1")?;
+    }
+    allocs(&lab, &Opts::parse())
+}
+
+/// Allocations across 2 hops: a server on n2 (this program again) accepts and drops.
+fn allocs(lab: &Lab, o: &Opts) -> R<()> {
     let n2 = lab.node("n2");
     let mut server = std::process::Command::new(std::env::current_exe()?)
         .arg("--accept-server")
         .env("O7S_RUNDIR", n2.rundir())
         .spawn()?;
-    let pid = server.id();
+    let r = allocs_with(lab, o, server.id());
+    let _ = server.kill();
+    let _ = server.wait();
+    r
+}
+
+fn allocs_with(lab: &Lab, o: &Opts, pid: u32) -> R<()> {
+    let n2 = lab.node("n2");
     n2.irm_ok(&format!("bind process {pid} name allocs"))?;
     n2.irm_ok("name reg allocs layer net")?;
     std::env::set_var("O7S_RUNDIR", lab.node("n0").rundir());
@@ -209,12 +278,11 @@ fn rtt_and_allocs() -> R<()> {
         o7s::Flow::alloc("allocs", o7s::QosSpec::RAW, Some(Duration::from_secs(5))).is_ok()
     });
     if !ok {
-        let _ = server.kill();
         return Err("allocs unreachable".into());
     }
     // One at a time first: how long an allocation and a deallocation take.
     let (mut t_alloc, mut t_dealloc) = (Vec::new(), Vec::new());
-    for _ in 0..200 {
+    for _ in 0..o.serial {
         let t = Instant::now();
         let f = o7s::Flow::alloc("allocs", o7s::QosSpec::RAW, Some(Duration::from_secs(5)))?;
         t_alloc.push(t.elapsed());
@@ -224,50 +292,51 @@ fn rtt_and_allocs() -> R<()> {
     }
     t_alloc.sort();
     t_dealloc.sort();
+    let n = o.serial;
     println!(
-        "\n## One allocation at a time across 2 hops: alloc p50 {:?} p99 {:?}, dealloc p50 {:?}",
-        t_alloc[100], t_alloc[198], t_dealloc[100]
+        "\n## One allocation at a time across 2 hops ({n}): alloc p50 {:?} p99 {:?}, dealloc p50 {:?}",
+        t_alloc[n / 2], t_alloc[n * 99 / 100], t_dealloc[n / 2]
     );
-    let count = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let threads: Vec<_> = (0..4)
-        .map(|_| {
-            let (count, failed, stop) = (count.clone(), failed.clone(), stop.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    match o7s::Flow::alloc(
-                        "allocs",
-                        o7s::QosSpec::RAW,
-                        Some(Duration::from_secs(5)),
-                    ) {
-                        Ok(f) => {
-                            drop(f);
-                            count.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(_) => {
-                            failed.fetch_add(1, Ordering::Relaxed);
+    for &k in &o.threads {
+        let count = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads: Vec<_> = (0..k)
+            .map(|_| {
+                let (count, failed, stop) = (count.clone(), failed.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        match o7s::Flow::alloc(
+                            "allocs",
+                            o7s::QosSpec::RAW,
+                            Some(Duration::from_secs(5)),
+                        ) {
+                            Ok(f) => {
+                                drop(f);
+                                count.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(_) => {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
                     }
-                }
+                })
             })
-        })
-        .collect();
-    let t0 = Instant::now();
-    std::thread::sleep(Duration::from_secs(5));
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        let _ = t.join();
+            .collect();
+        let t0 = Instant::now();
+        std::thread::sleep(Duration::from_secs_f64(o.secs));
+        stop.store(true, Ordering::Relaxed);
+        for t in threads {
+            let _ = t.join();
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        println!(
+            "\n## Flow allocations across 2 hops ({k} threads, alloc + dealloc)\n{:.0} allocations/s ({} in {secs:.1} s, {} failed)",
+            count.load(Ordering::Relaxed) as f64 / secs,
+            count.load(Ordering::Relaxed),
+            failed.load(Ordering::Relaxed)
+        );
     }
-    let secs = t0.elapsed().as_secs_f64();
-    println!(
-        "\n## Flow allocations across 2 hops (4 threads, alloc + dealloc)\n{:.0} allocations/s ({} in {secs:.1} s, {} failed)",
-        count.load(Ordering::Relaxed) as f64 / secs,
-        count.load(Ordering::Relaxed),
-        failed.load(Ordering::Relaxed)
-    );
-    let _ = server.kill();
-    let _ = server.wait();
     Ok(())
 }
 
@@ -424,6 +493,13 @@ fn main() -> R<()> {
         .and_then(|i| args.get(i + 1))
         .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
         .unwrap_or_else(|| vec![10, 20, 50]);
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    if args.iter().any(|a| a == "--alloc-only") {
+        return allocs_only();
+    }
     if !args.iter().any(|a| a == "--scale-only") {
         rtt_and_allocs()?;
     }

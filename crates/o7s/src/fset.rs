@@ -117,13 +117,11 @@ impl FlowSet {
         p.next += 1;
         let done = p.done.clone();
         let wake = p.wake.try_clone()?;
-        std::thread::Builder::new()
-            .name("o7s-alloc".into())
-            .spawn(move || {
-                let r = job();
-                done.lock().unwrap_or_else(|e| e.into_inner()).push((id, r));
-                let _ = rustix::io::write(&wake, &1u64.to_ne_bytes());
-            })?;
+        crate::ctrl::pool::spawn(move || {
+            let r = job();
+            done.lock().unwrap_or_else(|e| e.into_inner()).push((id, r));
+            let _ = rustix::io::write(&wake, &1u64.to_ne_bytes());
+        })?;
         Ok(id)
     }
 

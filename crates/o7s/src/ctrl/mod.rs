@@ -2,6 +2,7 @@
 //! `irm`, the IRMd and the IPCPs; touches no shared memory.
 
 pub mod msg;
+pub mod pool;
 pub mod rpc;
 pub mod wire;
 

@@ -1,13 +1,14 @@
 //! Both-ways request/answer over one IRMd <-> IPCP connection. A reader thread routes answers
-//! to their callers and hands each incoming request to the handler on a thread of its own, so a
-//! request that waits (a flow waiting for its acceptor) never stalls the connection.
+//! to their callers and hands each incoming request to the handler on a thread of the
+//! process's [`pool`](super::pool) (an idle one, or a new one), so a request that waits (a flow
+//! waiting for its acceptor) never stalls the connection or the requests behind it.
 
 use super::msg::{IpcpFrame, IpcpNote, IpcpReq, IpcpResp};
 use super::wire::{self, WireError};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{sync_channel, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,7 +39,13 @@ pub enum RpcError {
     Timeout,
 }
 
-type Pending = HashMap<u64, SyncSender<(IpcpResp, Vec<OwnedFd>)>>;
+/// An answer to a request, or `None` when the connection closed first.
+pub type Answer = Option<(IpcpResp, Vec<OwnedFd>)>;
+
+/// Called with the answer to a request, on the connection's reader thread (it must not block).
+type Waiter = Box<dyn FnOnce(Answer) + Send + 'static>;
+
+type Pending = HashMap<u64, Waiter>;
 
 /// One end of a request/answer connection.
 pub struct Rpc {
@@ -49,8 +56,8 @@ pub struct Rpc {
 }
 
 impl Rpc {
-    /// Start serving `sock`; `handler` is called on a new thread per inbound request and once
-    /// with [`Inbound::Closed`] when the connection ends.
+    /// Start serving `sock`; `handler` is called on a thread of the pool per inbound request
+    /// and once with [`Inbound::Closed`] when the connection ends.
     pub fn start<H>(sock: OwnedFd, handler: H) -> std::io::Result<Arc<Rpc>>
     where
         H: Fn(&Arc<Rpc>, Inbound) + Send + Sync + 'static,
@@ -90,8 +97,8 @@ impl Rpc {
             let inbound = match frame {
                 IpcpFrame::Resp { id, body } => {
                     let waiter = self.lock_pending().remove(&id);
-                    if let Some(tx) = waiter {
-                        let _ = tx.send((body, fds));
+                    if let Some(w) = waiter {
+                        w(Some((body, fds)));
                     }
                     continue;
                 }
@@ -100,16 +107,16 @@ impl Rpc {
             };
             let me = self.clone();
             let h = handler.clone();
-            let spawned = std::thread::Builder::new()
-                .name("ctrl-req".into())
-                .spawn(move || h(&me, inbound));
-            if let Err(e) = spawned {
+            if let Err(e) = super::pool::spawn(move || h(&me, inbound)) {
                 tracing::error!("cannot start a request thread: {e}");
             }
         }
         self.closed.store(true, Ordering::SeqCst);
         // Fail every caller still waiting.
-        self.lock_pending().clear();
+        let waiters: Vec<Waiter> = self.lock_pending().drain().map(|(_, w)| w).collect();
+        for w in waiters {
+            w(None);
+        }
         handler(&self, Inbound::Closed);
     }
 
@@ -121,22 +128,45 @@ impl Rpc {
         self.closed.load(Ordering::SeqCst)
     }
 
+    /// Send the frame `make` builds with a fresh id; `done` gets its answer. Returns the id.
+    fn send_with(
+        &self,
+        make: impl FnOnce(u64) -> IpcpFrame,
+        fds: &[BorrowedFd<'_>],
+        done: Waiter,
+    ) -> Result<u64, RpcError> {
+        if self.is_closed() {
+            return Err(RpcError::Closed);
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.lock_pending().insert(id, done);
+        if let Err(e) = wire::send(self.sock.as_fd(), &make(id), fds) {
+            self.lock_pending().remove(&id);
+            return Err(e.into());
+        }
+        // Closed meanwhile: the reader may have failed the waiters before ours went in.
+        if self.is_closed() {
+            if let Some(w) = self.lock_pending().remove(&id) {
+                w(None);
+            }
+        }
+        Ok(id)
+    }
+
     fn call(
         &self,
         make: impl FnOnce(u64) -> IpcpFrame,
         fds: &[BorrowedFd<'_>],
         timeout: Option<Duration>,
     ) -> Result<(IpcpResp, Vec<OwnedFd>), RpcError> {
-        if self.is_closed() {
-            return Err(RpcError::Closed);
-        }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = sync_channel(1);
-        self.lock_pending().insert(id, tx);
-        if let Err(e) = wire::send(self.sock.as_fd(), &make(id), fds) {
-            self.lock_pending().remove(&id);
-            return Err(e.into());
-        }
+        let id = self.send_with(
+            make,
+            fds,
+            Box::new(move |a| {
+                let _ = tx.send(a);
+            }),
+        )?;
         let got = match timeout {
             Some(t) => rx.recv_timeout(t).map_err(|e| match e {
                 RecvTimeoutError::Timeout => RpcError::Timeout,
@@ -144,10 +174,41 @@ impl Rpc {
             }),
             None => rx.recv().map_err(|_| RpcError::Closed),
         };
-        if got.is_err() {
-            self.lock_pending().remove(&id);
+        match got {
+            Ok(Some(answer)) => Ok(answer),
+            Ok(None) => Err(RpcError::Closed),
+            Err(e) => {
+                self.lock_pending().remove(&id);
+                Err(e)
+            }
         }
-        got
+    }
+
+    /// Send a request (IRMd -> IPCP) without waiting: `done` is called with its answer (or
+    /// `None` if the connection closes first) on the connection's reader thread, so it must
+    /// be quick. Returns the request's id, for [`Rpc::forget`].
+    pub fn request_then(
+        &self,
+        body: IpcpReq,
+        fds: &[BorrowedFd<'_>],
+        done: impl FnOnce(Answer) + Send + 'static,
+    ) -> Result<u64, RpcError> {
+        self.send_with(|id| IpcpFrame::Req { id, body }, fds, Box::new(done))
+    }
+
+    /// Send a note (IPCP -> IRMd) without waiting; as [`Rpc::request_then`].
+    pub fn notify_then(
+        &self,
+        body: IpcpNote,
+        fds: &[BorrowedFd<'_>],
+        done: impl FnOnce(Answer) + Send + 'static,
+    ) -> Result<u64, RpcError> {
+        self.send_with(|id| IpcpFrame::Note { id, body }, fds, Box::new(done))
+    }
+
+    /// Stop waiting for the answer to request `id` (its `done` is dropped uncalled).
+    pub fn forget(&self, id: u64) {
+        self.lock_pending().remove(&id);
     }
 
     /// Send a request (IRMd -> IPCP) and wait for its answer.

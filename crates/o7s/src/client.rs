@@ -1,5 +1,10 @@
 //! Talking to the IRMd: one request, one answer per call, over a `SOCK_SEQPACKET` connection
 //! to `$O7S_RUNDIR/irmd.sock`.
+//!
+//! A process announces itself on one connection it keeps for its life (the IRMd deallocates
+//! its flows when that closes); flow requests go over other connections, one per request at
+//! a time, kept for the next request when done (see [`call`]): connecting costs the IRMd a
+//! thread per connection.
 
 use crate::ctrl::msg::{IrmReq, IrmResp};
 use crate::ctrl::wire;
@@ -8,6 +13,9 @@ use crate::rundir;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::net::{connect, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 use std::sync::{Mutex, OnceLock};
+
+/// Idle request connections kept for the next request.
+const IDLE_CONNS: usize = 16;
 
 /// A control connection to the IRMd.
 pub struct Irm {
@@ -75,4 +83,67 @@ pub(crate) fn ensure_session() -> Result<(), Error> {
     irm.call_ok(&IrmReq::Announce { prog })?;
     *guard = Some(irm);
     Ok(())
+}
+
+/// Request connections not in use, and the process they belong to (a child forked after
+/// they were opened must not use them: the IRMd knows a connection by its opener's pid).
+static IDLE: Mutex<(u32, Vec<Irm>)> = Mutex::new((0, Vec::new()));
+
+fn idle() -> std::sync::MutexGuard<'static, (u32, Vec<Irm>)> {
+    IDLE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Send `req` on a connection of this process's own and return the answer (as [`Irm::call`]):
+/// a connection left idle by an earlier request, else a new one. A connection that failed
+/// before the request went out is replaced once; one that carried a request is never used
+/// again unless the request was answered.
+pub(crate) fn call(req: &IrmReq) -> Result<(IrmResp, Vec<OwnedFd>), Error> {
+    let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    let reused = {
+        let mut g = idle();
+        if g.0 != pid {
+            *g = (pid, Vec::new());
+        }
+        g.1.pop()
+    };
+    let irm = match reused {
+        Some(irm) => match wire::send(irm.sock.as_fd(), req, &[]) {
+            Ok(()) => irm,
+            // The IRMd closed it (restarted, say): a fresh connection.
+            Err(_) => {
+                drop(irm);
+                idle().1.clear();
+                let irm = Irm::connect()?;
+                wire::send(irm.sock.as_fd(), req, &[])?;
+                irm
+            }
+        },
+        None => {
+            let irm = Irm::connect()?;
+            wire::send(irm.sock.as_fd(), req, &[])?;
+            irm
+        }
+    };
+    let answer = match wire::recv::<IrmResp>(irm.sock.as_fd())? {
+        Some((IrmResp::Err(e), _)) => Err(Error::Irm(e)),
+        Some(answer) => Ok(answer),
+        None => {
+            return Err(Error::Protocol(
+                "the IRMd closed the connection without an answer".into(),
+            ))
+        }
+    };
+    let mut g = idle();
+    if g.0 == pid && g.1.len() < IDLE_CONNS {
+        g.1.push(irm);
+    }
+    answer
+}
+
+/// As [`call`], expecting a plain `Ok`.
+pub(crate) fn call_ok(req: &IrmReq) -> Result<(), Error> {
+    match call(req)?.0 {
+        IrmResp::Ok => Ok(()),
+        other => Err(Error::Protocol(format!("expected Ok, got {other:?}"))),
+    }
 }

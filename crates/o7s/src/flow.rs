@@ -1,6 +1,6 @@
 //! A flow: a message-preserving channel to a named peer.
 
-use crate::client::{ensure_session, Irm};
+use crate::client::{self, ensure_session};
 use crate::ctrl::msg::{FlowGrant, IrmReq, IrmResp};
 use crate::error::Error;
 use crate::frct::{self, Reliable, Timed};
@@ -72,7 +72,7 @@ impl Flow {
             qos,
             timeout_ms: timeout_ms(timeout),
         };
-        Flow::from_answer(Irm::connect()?.call(&req)?)
+        Flow::from_answer(client::call(&req)?)
     }
 
     /// Wait at most `timeout` (None: forever) for a flow to one of the names this process is
@@ -82,7 +82,7 @@ impl Flow {
         let req = IrmReq::FlowAccept {
             timeout_ms: timeout_ms(timeout),
         };
-        Flow::from_answer(Irm::connect()?.call(&req)?)
+        Flow::from_answer(client::call(&req)?)
     }
 
     /// Join the broadcast layer named `layer` on this system (the prototype's `flow_join`):
@@ -105,7 +105,7 @@ impl Flow {
             qos,
             timeout_ms: timeout_ms(timeout),
         };
-        Flow::from_answer(Irm::connect()?.call(&req)?)
+        Flow::from_answer(client::call(&req)?)
     }
 
     fn from_answer((resp, fds): (IrmResp, Vec<OwnedFd>)) -> Result<Flow, Error> {
@@ -435,7 +435,7 @@ impl FlowInner {
             let linger = *self.linger.lock().unwrap_or_else(|e| e.into_inner());
             r.close(&self.ep, linger);
         }
-        match Irm::connect()?.call_ok(&IrmReq::FlowDealloc { flow_id: self.id }) {
+        match client::call_ok(&IrmReq::FlowDealloc { flow_id: self.id }) {
             // The peer or the layer already took it down: the flow is gone either way.
             Err(Error::Irm(crate::IrmError::NoSuchFlow { .. })) => Ok(()),
             other => other,

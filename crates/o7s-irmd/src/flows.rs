@@ -29,6 +29,15 @@ fn query_stage(k: IpcpKind) -> u8 {
     }
 }
 
+/// How long the IPCP through which an application's flow to a name was allocated is asked
+/// first for the next flow to that name, without looking the name up in every layer again
+/// (a name it no longer reaches is looked up at once). A layer better than that IPCP's that
+/// gets the name meanwhile is used once this passed.
+const ROUTE_TTL: Duration = Duration::from_secs(1);
+
+/// Most names with a route remembered.
+const MAX_ROUTES: usize = 4096;
+
 /// An IPCP to ask: its kind, name, layer, connection and the name's hash in its layer.
 type Candidate = (IpcpKind, String, String, Arc<o7s::ctrl::rpc::Rpc>, NameHash);
 
@@ -64,10 +73,28 @@ pub(crate) fn new_flow_fds(headroom: u16) -> Result<FlowFds, IrmError> {
     })
 }
 
+/// The first candidate that said yes while no candidate of a better kind is still to answer
+/// (`ranks`: the candidates' [`kind_rank`]s, ascending).
+fn first_yes(ranks: &[u8], answers: &[Option<bool>]) -> Option<usize> {
+    let mut waiting_rank = None;
+    for (j, (a, &rank)) in answers.iter().zip(ranks).enumerate() {
+        match (a, waiting_rank) {
+            (Some(true), None) => return Some(j),
+            (Some(true), Some(w)) if w >= rank => return Some(j),
+            (None, None) => waiting_rank = Some(rank),
+            _ => {}
+        }
+    }
+    None
+}
+
 impl Irmd {
-    /// Ask `cands` (in preference order) at once whether they reach `name`; the index of one
-    /// that does, as soon as every one of a cheaper kind said no, and the first error any
-    /// gave.
+    /// Ask `cands` (in preference order) at once whether they reach `name`; the index of the
+    /// most preferred that does, as soon as every one of a better kind said no (among layers
+    /// of one kind the first to say yes wins: none is cheaper, and a miss in a directory costs
+    /// a lookup over the network), and the first error any gave. The questions go out
+    /// together and the answers come back on the connections' reader threads: no thread is
+    /// started per question.
     fn query_stage(
         &self,
         name: &str,
@@ -75,43 +102,43 @@ impl Irmd {
         deadline: Instant,
     ) -> (Option<usize>, Option<IrmError>) {
         let (tx, rx) = std::sync::mpsc::channel();
+        let mut asked = Vec::with_capacity(cands.len());
         for (i, (_, _, _, rpc, hash)) in cands.iter().enumerate() {
-            let (t, rpc, hash) = (tx.clone(), rpc.clone(), hash.clone());
-            let left = deadline.saturating_duration_since(Instant::now());
-            let spawned = std::thread::Builder::new()
-                .name("query".into())
-                .spawn(move || {
-                    let q = rpc.request(IpcpReq::Query { hash }, &[], Some(left.min(IPCP_TIMEOUT)));
-                    let _ = t.send((i, q));
-                });
-            if spawned.is_err() {
-                let _ = tx.send((i, Err(o7s::ctrl::rpc::RpcError::Closed)));
+            let t = tx.clone();
+            let req = IpcpReq::Query { hash: hash.clone() };
+            match rpc.request_then(req, &[], move |a| {
+                let _ = t.send((i, a));
+            }) {
+                Ok(id) => asked.push((rpc.clone(), id)),
+                Err(_) => {
+                    let _ = tx.send((i, None));
+                }
             }
         }
         drop(tx);
+        let until = deadline.min(Instant::now() + IPCP_TIMEOUT);
         let mut answers: Vec<Option<bool>> = vec![None; cands.len()];
+        let ranks: Vec<u8> = cands.iter().map(|c| kind_rank(c.0)).collect();
         let mut failed = None;
-        while let Ok((i, q)) = rx.recv() {
-            answers[i] = Some(matches!(q, Ok((IpcpResp::Bool(true), _))));
-            if let Ok((IpcpResp::Err(e), _)) = q {
+        let best = loop {
+            let left = until.saturating_duration_since(Instant::now());
+            let Ok((i, a)) = rx.recv_timeout(left) else {
+                // Every answer is in, or the time is up: what did not answer has no route.
+                break answers.iter().position(|a| *a == Some(true));
+            };
+            answers[i] = Some(matches!(a, Some((IpcpResp::Bool(true), _))));
+            if let Some((IpcpResp::Err(e), _)) = a {
                 info!("IPCP {} could not look up {name}: {e}", cands[i].1);
                 failed.get_or_insert(e);
             }
-            // A layer that reaches the name wins once every layer of a cheaper kind said no;
-            // among layers of one kind (the shims of a node's links) the first to say yes
-            // wins: a shim that does not reach the name says so only after its query timed
-            // out.
-            let best = (0..cands.len()).find(|&j| {
-                answers[j] == Some(true)
-                    && (0..cands.len()).all(|m| {
-                        kind_rank(cands[m].0) >= kind_rank(cands[j].0) || answers[m] == Some(false)
-                    })
-            });
-            if best.is_some() {
-                return (best, failed);
+            if let Some(j) = first_yes(&ranks, &answers) {
+                break Some(j);
             }
+        };
+        for (rpc, id) in asked {
+            rpc.forget(id);
         }
-        (None, failed)
+        (best, failed)
     }
 
     pub(crate) fn flow_alloc(
@@ -122,7 +149,7 @@ impl Irmd {
         deadline: Instant,
     ) -> Answer {
         crate::irmd::check_name(name)?;
-        let mut ipcps: Vec<Candidate> = {
+        let (mut ipcps, cacheable, cached) = {
             let g = self.lock();
             if !g.procs.contains_key(&pid) {
                 return Err(IrmError::BadRequest {
@@ -132,7 +159,8 @@ impl Irmd {
             // An IPCP allocating a flow (it is the application of the layers below it) never
             // gets one over its own layer or a layer stacked on it.
             let barred = g.layers_barred_for(pid);
-            g.ipcps
+            let ipcps: Vec<Candidate> = g
+                .ipcps
                 .values()
                 .filter_map(|i| {
                     let layer = i.layer.clone().filter(|l| !barred.contains(l))?;
@@ -144,8 +172,26 @@ impl Irmd {
                         i.hash.hash(name),
                     ))
                 })
-                .collect()
+                .collect();
+            // The IPCP an application's flow to this name went through a moment ago.
+            let cacheable = barred.is_empty();
+            let cached = g
+                .routes
+                .get(name)
+                .filter(|(_, at)| cacheable && at.elapsed() < ROUTE_TTL)
+                .map(|(ipcp, _)| ipcp.clone());
+            (ipcps, cacheable, cached)
         };
+        if let Some(i) = cached.and_then(|c| ipcps.iter().position(|i| i.1 == c)) {
+            let c = ipcps[i].clone();
+            match self.alloc_through(pid, name, qos, deadline, c) {
+                // Not there any more: forget the route and look the name up.
+                Err(IrmError::NameNotFound { .. }) => {
+                    self.lock().routes.remove(name);
+                }
+                r => return r,
+            }
+        }
         ipcps.sort_by_key(|i| kind_rank(i.0));
         // Ask layers stage by stage: the local layer, then the layers with a directory of
         // their own (unicast, broadcast: answered from memory or one lookup), then the shims,
@@ -171,11 +217,37 @@ impl Irmd {
         }
         let chosen = chosen_at.map(|i| ipcps.swap_remove(i));
         // Found nowhere: if a layer could not tell, its reason says more than "not found".
-        let Some((kind, ipcp, layer, rpc, hash)) = chosen else {
+        let Some(c) = chosen else {
             return Err(failed.unwrap_or_else(|| IrmError::NameNotFound {
                 name: name.to_string(),
             }));
         };
+        let ipcp = c.1.clone();
+        let r = self.alloc_through(pid, name, qos, deadline, c);
+        if cacheable {
+            let mut g = self.lock();
+            if r.is_ok() {
+                if g.routes.len() >= MAX_ROUTES {
+                    g.routes.retain(|_, (_, at)| at.elapsed() < ROUTE_TTL);
+                }
+                g.routes.insert(name.to_string(), (ipcp, Instant::now()));
+            } else {
+                g.routes.remove(name);
+            }
+        }
+        r
+    }
+
+    /// Allocate a flow to `name` through the IPCP of `c`.
+    fn alloc_through(
+        &self,
+        pid: u32,
+        name: &str,
+        qos: QosSpec,
+        deadline: Instant,
+        c: Candidate,
+    ) -> Answer {
+        let (kind, ipcp, layer, rpc, hash) = c;
         let flow_id = loop {
             let id: u64 = rand::random();
             if id != 0 && !self.lock().flows.contains_key(&id) {
@@ -371,7 +443,7 @@ impl Irmd {
             p.grant = Some(Delivery { grant, fds: fds.a });
         }
         if let Some(p) = g.procs.get_mut(&acceptor) {
-            p.inbox.push_back(Delivery {
+            p.deliver(Delivery {
                 grant: accept_grant,
                 fds: fds.b,
             });
@@ -426,10 +498,9 @@ impl Irmd {
             mtu,
         };
         if let Some(p) = g.procs.get_mut(&acceptor) {
-            p.inbox.push_back(Delivery { grant, fds: fds.b });
+            p.deliver(Delivery { grant, fds: fds.b });
         }
         drop(g);
-        self.notify();
         info!(
             flow = flow_id,
             "Flow to {name} arrived over {layer} for process {acceptor}."
@@ -464,11 +535,12 @@ impl Irmd {
                 );
                 return Ok((IrmResp::Flow(d.grant), d.fds));
             }
+            let wake = p.wake.clone();
             if g.shutting_down {
                 return Err(IrmError::ShuttingDown);
             }
             let d = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-            let (ng, alive) = self.wait_until(g, d);
+            let (ng, alive) = self.wait_on(&wake, g, d);
             g = ng;
             if !alive && deadline.is_some() {
                 if let Some(p) = g.procs.get_mut(&pid) {
@@ -549,6 +621,67 @@ mod tests {
             .procs
             .get(&pid)
             .is_some_and(|p: &Proc| p.prog == "ipcpd"));
+    }
+
+    /// The next flow to a name goes straight to the IPCP the last one went through, without
+    /// a query; a name it no longer reaches is looked up again.
+    #[test]
+    fn a_route_is_reused_until_the_name_is_gone() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let irmd = irmd();
+        let gone = Arc::new(AtomicBool::new(false));
+        let g = gone.clone();
+        let u1 = add(
+            &irmd,
+            "u1",
+            IpcpKind::Unicast,
+            5_000_000,
+            Some("net"),
+            move |r| match (r, g.load(Ordering::SeqCst)) {
+                (IpcpReq::Query { .. }, gone) => IpcpResp::Bool(!gone),
+                (IpcpReq::FlowAlloc { .. }, false) => IpcpResp::Ok,
+                _ => IpcpResp::Err(IrmError::NameNotFound { name: "srv".into() }),
+            },
+        );
+        announce(&irmd, 1);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let kinds = |v: Vec<IpcpReq>| -> Vec<&'static str> {
+            v.iter()
+                .map(|r| match r {
+                    IpcpReq::Query { .. } => "query",
+                    IpcpReq::FlowAlloc { .. } => "alloc",
+                    _ => "other",
+                })
+                .collect()
+        };
+        assert!(irmd.flow_alloc(1, "srv", QosSpec::RAW, deadline).is_ok());
+        assert!(irmd.flow_alloc(1, "srv", QosSpec::RAW, deadline).is_ok());
+        assert_eq!(kinds(u1.seen()), ["query", "alloc", "alloc"]);
+        gone.store(true, Ordering::SeqCst);
+        let r = irmd.flow_alloc(1, "srv", QosSpec::RAW, deadline);
+        assert!(
+            matches!(r, Err(IrmError::NameNotFound { .. })),
+            "{:?}",
+            r.err()
+        );
+        assert_eq!(
+            kinds(u1.seen()),
+            ["query", "alloc", "alloc", "alloc", "query"]
+        );
+        assert!(irmd.lock().routes.is_empty());
+    }
+
+    /// Among layers of one kind the first yes wins; a better kind is waited for.
+    #[test]
+    fn first_yes_waits_only_for_better_kinds() {
+        let (t, f) = (Some(true), Some(false));
+        assert_eq!(first_yes(&[1, 1], &[None, t]), Some(1));
+        assert_eq!(first_yes(&[1, 1], &[t, t]), Some(0));
+        assert_eq!(first_yes(&[0, 1], &[None, t]), None);
+        assert_eq!(first_yes(&[0, 1], &[f, t]), Some(1));
+        assert_eq!(first_yes(&[0, 1, 1], &[f, None, t]), Some(2));
+        assert_eq!(first_yes(&[1, 1, 2], &[None, f, t]), None);
+        assert_eq!(first_yes(&[1, 1], &[f, f]), None);
     }
 
     /// An IPCP's own flows (it allocates them as an application) never run over its layer;

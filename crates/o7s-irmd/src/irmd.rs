@@ -5,7 +5,6 @@ use crate::spawn::Spawner;
 use o7s::ctrl::msg::{BindTarget, IpcpReq, IpcpResp, IrmError, IrmReq, IrmResp, RegTarget};
 use o7s::ctrl::rpc::Rpc;
 use rustix::fd::OwnedFd;
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -60,14 +59,22 @@ impl Irmd {
         g: MutexGuard<'a, Registry>,
         deadline: Instant,
     ) -> (MutexGuard<'a, Registry>, bool) {
+        self.wait_on(&self.changed, g, deadline)
+    }
+
+    /// Wait on `cv` (notified with the registry's lock held or after a change to it) until
+    /// `deadline`; false when it passed.
+    pub(crate) fn wait_on<'a>(
+        &self,
+        cv: &Condvar,
+        g: MutexGuard<'a, Registry>,
+        deadline: Instant,
+    ) -> (MutexGuard<'a, Registry>, bool) {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return (g, false);
         }
-        let (g, _) = self
-            .changed
-            .wait_timeout(g, left)
-            .unwrap_or_else(|e| e.into_inner());
+        let (g, _) = cv.wait_timeout(g, left).unwrap_or_else(|e| e.into_inner());
         (g, true)
     }
 
@@ -90,12 +97,9 @@ impl Irmd {
         match req {
             IrmReq::Announce { prog } => {
                 let mut g = self.lock();
-                g.procs.entry(pid).or_insert(Proc {
-                    prog: base_name(&prog).to_string(),
-                    accepting: 0,
-                    listener: false,
-                    inbox: VecDeque::new(),
-                });
+                g.procs
+                    .entry(pid)
+                    .or_insert_with(|| Proc::new(base_name(&prog)));
                 drop(g);
                 self.notify();
                 ok()
@@ -408,6 +412,9 @@ impl Irmd {
     pub fn shutdown(&self) {
         let mut g = self.lock();
         g.shutting_down = true;
+        for p in g.procs.values() {
+            p.wake.notify_all();
+        }
         let names: Vec<String> = g.ipcps.keys().cloned().collect();
         for n in names {
             if let Some(i) = g.remove_ipcp(&n) {

@@ -87,6 +87,27 @@ pub struct Proc {
     pub listener: bool,
     /// Flows waiting for an accept.
     pub inbox: VecDeque<Delivery>,
+    /// The process's accept calls wait on this (with the registry's lock): a flow for the
+    /// process wakes one of them, not every thread waiting on the registry.
+    pub wake: Arc<std::sync::Condvar>,
+}
+
+impl Proc {
+    pub fn new(prog: &str) -> Proc {
+        Proc {
+            prog: prog.to_string(),
+            accepting: 0,
+            listener: false,
+            inbox: VecDeque::new(),
+            wake: Arc::default(),
+        }
+    }
+
+    /// Hand the process a flow for one of its accept calls.
+    pub fn deliver(&mut self, d: Delivery) {
+        self.inbox.push_back(d);
+        self.wake.notify_one();
+    }
 }
 
 /// A flow the IRMd set up.
@@ -152,6 +173,9 @@ pub struct Registry {
     pub procs: HashMap<u32, Proc>,
     pub flows: HashMap<u64, FlowRec>,
     pub allocs: HashMap<u64, PendingAlloc>,
+    /// Names applications allocated flows to recently: the IPCP the flow went through and
+    /// when the name was looked up (see `flows.rs`).
+    pub routes: HashMap<String, (String, std::time::Instant)>,
     pub shutting_down: bool,
 }
 
@@ -256,7 +280,9 @@ impl Registry {
 
     /// Forget a process and take its flows down.
     pub fn remove_proc(&mut self, pid: u32) -> Vec<u64> {
-        self.procs.remove(&pid);
+        if let Some(p) = self.procs.remove(&pid) {
+            p.wake.notify_all();
+        }
         for n in self.names.values_mut() {
             n.pids.retain(|p| *p != pid);
         }
@@ -383,10 +409,9 @@ mod tests {
 
     fn proc(prog: &str) -> Proc {
         Proc {
-            prog: prog.into(),
             accepting: 1,
             listener: true,
-            inbox: VecDeque::new(),
+            ..Proc::new(prog)
         }
     }
 

@@ -41,6 +41,48 @@ pub fn ask_acceptor(
     }
 }
 
+/// As [`ask_acceptor`] without waiting: `done` gets the answer on the control connection's
+/// reader thread (so it must not block), or at once if the note cannot be sent.
+pub fn ask_acceptor_then(
+    rpc: &o7s::ctrl::rpc::Rpc,
+    hash: o7s_proto::NameHash,
+    qos: o7s_proto::QosSpec,
+    from: String,
+    done: impl FnOnce(Option<(u64, Vec<OwnedFd>)>) + Send + 'static,
+) {
+    use o7s::ctrl::msg::{IpcpNote, IpcpResp};
+    let note = IpcpNote::FlowReqArr {
+        hash,
+        qos,
+        local_peer: None,
+    };
+    // `done` goes either into the callback or, if sending fails, is called here.
+    let done = Arc::new(std::sync::Mutex::new(Some(done)));
+    let d = done.clone();
+    let sent = rpc.notify_then(note, &[], move |answer| {
+        let Some(done) = d.lock().ok().and_then(|mut d| d.take()) else {
+            return;
+        };
+        match answer {
+            Some((IpcpResp::FlowAccepted { flow_id }, fds)) => done(Some((flow_id, fds))),
+            Some((IpcpResp::Err(e), _)) => {
+                tracing::info!("flow request from {from} refused: {e}");
+                done(None)
+            }
+            _ => {
+                warn!("the IRMd did not answer a flow request");
+                done(None)
+            }
+        }
+    });
+    if let Err(e) = sent {
+        warn!("cannot pass a flow request to the IRMd: {e}");
+        if let Some(done) = done.lock().ok().and_then(|mut d| d.take()) {
+            done(None);
+        }
+    }
+}
+
 /// Sends a flow's packets to its peer.
 pub trait Egress: Send + Sync + 'static {
     /// Where a flow's packets go (address and the peer's endpoint id).

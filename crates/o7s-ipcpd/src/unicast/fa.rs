@@ -181,13 +181,7 @@ impl Uni {
                     self.fa.bad.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
-                let me = self.clone();
-                let spawned = std::thread::Builder::new()
-                    .name("flow-req".into())
-                    .spawn(move || me.flow_req(s_addr, s_eid, qos, hash));
-                if let Err(e) = spawned {
-                    warn!("cannot handle a flow request: {e}");
-                }
+                self.flow_req(s_addr, s_eid, qos, hash);
             }
             FaRepr::FlowReply {
                 r_eid,
@@ -226,40 +220,44 @@ impl Uni {
         }
     }
 
-    /// A flow request from `s_addr`: ask the IRMd for an acceptor, then answer.
+    /// A flow request from `s_addr`: ask the IRMd for an acceptor, then answer. The answer
+    /// goes out from the control connection's reader thread when the IRMd has one: nothing
+    /// waits here.
     fn flow_req(self: &Arc<Self>, s_addr: u64, s_eid: u64, qos: QosSpec, hash: NameHash) {
-        let mut response = REFUSE;
-        let mut responder = 0;
-        if lock(&self.registered).contains_key(&hash) {
-            let from = format!("{s_addr:#x}");
-            if let Some((flow_id, fds)) =
-                crate::dataplane::ask_acceptor(&self.rpc, hash, qos, &from, REPLY_WAIT)
-            {
-                let eid = self.fa.new_eid(flow_id);
-                let peer = UniPeer {
-                    addr: s_addr,
-                    eid: s_eid,
-                    local_eid: eid,
-                    qc: cube_of(&qos),
-                };
-                let timeout = Duration::from_millis(u64::from(qos.timeout));
-                self.new_ca(eid);
-                match self.dp.add(flow_id, fds, o7s_shm::Side::A, peer, timeout) {
-                    Ok(_) => {
-                        responder = eid;
-                        response = 0;
-                    }
-                    Err(e) => {
-                        warn!("cannot take flow {flow_id}: {e}");
-                        self.forget_eid(eid);
-                    }
-                }
-            }
-        } else {
-            response = REFUSE_NO_NAME;
+        if !lock(&self.registered).contains_key(&hash) {
             self.fa.refused.fetch_add(1, Ordering::Relaxed);
             debug!("flow request from {s_addr:#x} for a name not registered here");
+            self.flow_reply(s_addr, s_eid, REFUSE_NO_NAME, 0);
+            return;
         }
+        let me = self.clone();
+        let from = format!("{s_addr:#x}");
+        crate::dataplane::ask_acceptor_then(&self.rpc, hash, qos, from, move |accepted| {
+            let Some((flow_id, fds)) = accepted else {
+                me.flow_reply(s_addr, s_eid, REFUSE, 0);
+                return;
+            };
+            let eid = me.fa.new_eid(flow_id);
+            let peer = UniPeer {
+                addr: s_addr,
+                eid: s_eid,
+                local_eid: eid,
+                qc: cube_of(&qos),
+            };
+            let timeout = Duration::from_millis(u64::from(qos.timeout));
+            me.new_ca(eid);
+            match me.dp.add(flow_id, fds, o7s_shm::Side::A, peer, timeout) {
+                Ok(_) => me.flow_reply(s_addr, s_eid, 0, eid),
+                Err(e) => {
+                    warn!("cannot take flow {flow_id}: {e}");
+                    me.forget_eid(eid);
+                    me.flow_reply(s_addr, s_eid, REFUSE, 0);
+                }
+            }
+        });
+    }
+
+    fn flow_reply(self: &Arc<Self>, s_addr: u64, s_eid: u64, response: i32, responder: u64) {
         self.fa_send(
             s_addr,
             &FaRepr::FlowReply {

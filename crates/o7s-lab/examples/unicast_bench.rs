@@ -475,7 +475,11 @@ fn scale(n: usize) -> R<()> {
         .and_then(|s| s.parse::<u64>().ok())
     {
         for node in lab.nodes().iter().take(2) {
-            println!("  {} pids: {:?}", node.name(), o7s_lab::netns_pids(node.netns()));
+            println!(
+                "  {} pids: {:?}",
+                node.name(),
+                o7s_lab::netns_pids(node.netns())
+            );
         }
         std::thread::sleep(Duration::from_secs(secs));
     }

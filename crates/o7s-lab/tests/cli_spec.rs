@@ -120,7 +120,10 @@ fn graph_writes_svg_and_png() {
     let o = draw(&svg);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(&svg).expect("svg written");
-    assert!(text.starts_with("<svg") && text.contains("unicast"), "{text}");
+    assert!(
+        text.starts_with("<svg") && text.contains("unicast"),
+        "{text}"
+    );
 
     let png = dir.path().join("d.png");
     let o = draw(&png);

@@ -10,14 +10,10 @@ use crate::common::{cep, enroll};
 use o7s::ctrl::msg::IrmError;
 use o7s::Flow;
 use o7s_proto::wire::cep::{consts, CepMsg, ConcSyntax};
-use o7s_proto::QosSpec;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tracing::{debug, info, warn};
-
-/// The peer timeout of a neighbour's lower flow (keepalives go every quarter of it).
-const NB_TIMEOUT_MS: u32 = 1000;
 
 /// How often a neighbour's reader looks whether it was disconnected.
 const READ_TICK: Duration = Duration::from_millis(250);
@@ -25,25 +21,6 @@ const READ_TICK: Duration = Duration::from_millis(250);
 /// The CEP message of the broadcast data transfer component.
 pub fn dt_cep() -> CepMsg {
     CepMsg::new(consts::DT_COMP, "", 0, ConcSyntax::Gpb, 0)
-}
-
-/// The QoS of neighbours' lower flows: raw, with a short peer timeout unless the user asked
-/// for a cube.
-fn nb_qos(cube: Option<&str>) -> Result<QosSpec, IrmError> {
-    match cube {
-        None => Ok(QosSpec {
-            timeout: NB_TIMEOUT_MS,
-            ..QosSpec::RAW
-        }),
-        Some(c) => c
-            .parse::<o7s_proto::QosCube>()
-            .map(|c| c.spec())
-            .map_err(|e| IrmError::BadParam {
-                key: "qos".into(),
-                value: c.into(),
-                why: e.to_string(),
-            }),
-    }
 }
 
 /// One neighbour: a lower flow carrying the layer's packets both ways.
@@ -101,12 +78,11 @@ impl Bc {
         qos: Option<&str>,
     ) -> Result<(), IrmError> {
         component(comp)?;
-        let (flow, _) = cep::open(dst, &dt_cep(), nb_qos(qos)?, "broadcast").map_err(|why| {
-            IrmError::IpcpFailed {
+        let (flow, _) = cep::open(dst, &dt_cep(), crate::common::adj_qos(qos)?, "broadcast")
+            .map_err(|why| IrmError::IpcpFailed {
                 name: self.name.clone(),
                 why: format!("connecting dt to {dst}: {why}"),
-            }
-        })?;
+            })?;
         info!("Connected dt to {dst}.");
         self.neighbour(flow, dst);
         Ok(())

@@ -12,30 +12,6 @@ use o7s_proto::QosSpec;
 use std::sync::Arc;
 use tracing::{debug, info, warn};
 
-/// The peer timeout of an adjacency's lower flow: how long a silent neighbour takes to be
-/// declared gone, and so how fast routing reacts to a cut link (keepalives go every quarter
-/// of it).
-pub const ADJ_TIMEOUT_MS: u32 = 1000;
-
-/// The QoS of the lower flows of adjacencies: raw (no FRCT, as the prototype), with a short
-/// peer timeout unless the user asked for a cube.
-pub fn adj_qos(cube: Option<&str>) -> Result<QosSpec, IrmError> {
-    match cube {
-        None => Ok(QosSpec {
-            timeout: ADJ_TIMEOUT_MS,
-            ..QosSpec::RAW
-        }),
-        Some(c) => c
-            .parse::<o7s_proto::QosCube>()
-            .map(|c| c.spec())
-            .map_err(|e| IrmError::BadParam {
-                key: "qos".into(),
-                value: c.into(),
-                why: e.to_string(),
-            }),
-    }
-}
-
 /// Our CEP message for `comp` (None: enrollment, address 0 as the prototype).
 pub fn cep_of(comp: Option<Comp>, own: u64) -> CepMsg {
     match comp {

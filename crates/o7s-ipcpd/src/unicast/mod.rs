@@ -270,7 +270,7 @@ impl Uni {
                 qos,
             } => {
                 let comp = comp_of(&component)?;
-                self.connect(comp, &dst, conn::adj_qos(qos.as_deref())?)?;
+                self.connect(comp, &dst, crate::common::adj_qos(qos.as_deref())?)?;
                 Ok(IpcpResp::Ok)
             }
             IpcpReq::Disconnect { component, dst } => {

@@ -83,8 +83,13 @@ fn one_malloc_arena() {
     if std::env::var_os(ARENA).is_some() {
         return;
     }
+    // The binary's own path, not /proc/self/exe: the process's name (`comm`) comes from the
+    // path run, and tools (`o7s-lab down`, `pgrep irmd`) know the IRMd by it.
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
     let mut args = std::env::args_os();
-    let mut cmd = std::process::Command::new("/proc/self/exe");
+    let mut cmd = std::process::Command::new(exe);
     if let Some(arg0) = args.next() {
         cmd.arg0(arg0);
     }

@@ -68,12 +68,18 @@ pub fn run() -> Result<PathBuf> {
         started.elapsed().as_secs_f64()
     );
     // The picture stays; the rest of the work directory goes.
-    let keep = std::env::temp_dir().join("o7s-demo.svg");
-    std::fs::copy(&picture, &keep).map_err(|source| LabError::Io {
-        what: "writing",
-        path: keep.clone(),
-        source,
-    })?;
+    // Another user's copy (say root's, from an earlier run) may be in the way: then one
+    // named after this user.
+    let mut keep = std::env::temp_dir().join("o7s-demo.svg");
+    if std::fs::copy(&picture, &keep).is_err() {
+        let uid = rustix::process::getuid().as_raw();
+        keep = std::env::temp_dir().join(format!("o7s-demo-{uid}.svg"));
+        std::fs::copy(&picture, &keep).map_err(|source| LabError::Io {
+            what: "writing",
+            path: keep.clone(),
+            source,
+        })?;
+    }
     println!("== picture of the network: {}", keep.display());
     Ok(keep)
 }

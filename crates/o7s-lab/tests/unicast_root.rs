@@ -125,15 +125,19 @@ fn line_of_five_routes_four_hops_and_honours_the_ttl_root() -> TestResult {
     serve(&lab, "n4", "end", "far")?;
     serve(&lab, "n4", "end-near", "near")?;
     serve(&lab, "n3", "mid-near", "near")?;
-    let converged = o7s_lab::wait_for(std::time::Duration::from_secs(20), || {
-        let out = lab
-            .node("n0")
-            .cmd("oping")
-            .args(["-n", "end", "-c", "1"])
-            .output();
-        out.is_ok_and(|o| o.status.success())
-    });
-    assert!(converged, "no route across the line\n{}", logs(&lab));
+    // Converged: both layers route and their directories hold the names (end-near is
+    // three hops from n1, within the ttl).
+    for (from, name) in [("n0", "end"), ("n0", "mid-near"), ("n1", "end-near")] {
+        let converged = o7s_lab::wait_for(std::time::Duration::from_secs(20), || {
+            let out = lab
+                .node(from)
+                .cmd("oping")
+                .args(["-n", name, "-c", "1"])
+                .output();
+            out.is_ok_and(|o| o.status.success())
+        });
+        assert!(converged, "{from} cannot reach {name}\n{}", logs(&lab));
+    }
     ping(&lab, "n0", "end", 50)?;
     ping(&lab, "n4", "end", 10)?;
     // Three hops are within a ttl of 3; four are not.

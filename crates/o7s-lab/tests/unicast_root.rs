@@ -76,15 +76,17 @@ fn two_nodes_enroll_connect_and_ping_root() -> TestResult {
     unicast_over_eth(&lab, "net", "")?;
     serve(&lab, "b", "srv", "net")?;
     serve(&lab, "a", "srv-a", "net")?;
-    let ok = o7s_lab::wait_for(std::time::Duration::from_secs(10), || {
-        let out = lab
-            .node("a")
-            .cmd("oping")
-            .args(["-n", "srv", "-c", "1"])
-            .output();
-        out.is_ok_and(|o| o.status.success())
-    });
-    assert!(ok, "srv unreachable\n{}", logs(&lab));
+    for (from, name) in [("a", "srv"), ("b", "srv-a")] {
+        let ok = o7s_lab::wait_for(std::time::Duration::from_secs(10), || {
+            let out = lab
+                .node(from)
+                .cmd("oping")
+                .args(["-n", name, "-c", "1"])
+                .output();
+            out.is_ok_and(|o| o.status.success())
+        });
+        assert!(ok, "{name} unreachable from {from}\n{}", logs(&lab));
+    }
     ping(&lab, "a", "srv", 100)?;
     ping(&lab, "b", "srv-a", 100)?;
     // The flow went through the unicast layer, not the Ethernet below it.

@@ -65,8 +65,17 @@ fn host_only_pair_comes_up_pings_and_goes_down() {
     .output()
     .expect("oping");
     let text = String::from_utf8_lossy(&ping.stdout);
-    let down = lab().arg("down").arg("--dir").arg(&dir).output().expect("down");
-    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    let down = lab()
+        .arg("down")
+        .arg("--dir")
+        .arg(&dir)
+        .output()
+        .expect("down");
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
     assert!(
         text.contains("2 packets transmitted, 2 received"),
         "{text}{}",

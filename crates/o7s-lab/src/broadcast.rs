@@ -4,7 +4,7 @@
 //! only. The connections so form a spanning tree of the lab's links: a broadcast layer must
 //! be loop-free, and a lab with cycles would otherwise flood packets around them forever.
 
-use crate::unicast::{eth_layer, ipcp_name, irm_retry};
+use crate::unicast::{ipcp_name, irm_retry, lower_layers};
 use crate::{Lab, Result};
 use std::collections::{HashMap, VecDeque};
 
@@ -23,15 +23,7 @@ pub fn broadcast_layer(
     };
     for n in &nodes {
         let node = lab.node(n);
-        let lowers: Vec<String> = match lower {
-            Some(l) => vec![l.to_string()],
-            None => lab
-                .topology()
-                .ports(n)
-                .into_iter()
-                .map(|p| eth_layer(p.link))
-                .collect(),
-        };
+        let lowers = lower_layers(lab, n, lower);
         for l in lowers {
             node.irm_ok(&format!("name reg {} layer {l}", ipcp_name(layer, n)))?;
         }

@@ -37,6 +37,20 @@ pub(crate) fn eth_layer(i: usize) -> String {
     format!("eth{i}")
 }
 
+/// The layers node `n` joins a layer over: `lower`, or else the eth-dix layer of each of
+/// its links (see [`eth_links`]).
+pub(crate) fn lower_layers(lab: &Lab, n: &str, lower: Option<&str>) -> Vec<String> {
+    match lower {
+        Some(l) => vec![l.to_string()],
+        None => lab
+            .topology()
+            .ports(n)
+            .into_iter()
+            .map(|p| eth_layer(p.link))
+            .collect(),
+    }
+}
+
 /// Bootstrap an eth-dix layer on every link of the lab (call once per lab).
 pub fn eth_links(lab: &Lab) -> Result<()> {
     for node in lab.nodes() {
@@ -68,15 +82,7 @@ pub fn unicast_layer(lab: &Lab, layer: &str, params: &str, lower: Option<&str>) 
     };
     for n in &nodes {
         let node = lab.node(n);
-        let lowers: Vec<String> = match lower {
-            Some(l) => vec![l.to_string()],
-            None => lab
-                .topology()
-                .ports(n)
-                .into_iter()
-                .map(|p| eth_layer(p.link))
-                .collect(),
-        };
+        let lowers = lower_layers(lab, n, lower);
         for l in lowers {
             node.irm_ok(&format!("name reg {} layer {l}", ipcp_name(layer, n)))?;
             node.irm_ok(&format!("name reg {layer} layer {l}"))?;

@@ -245,8 +245,8 @@ impl Bc {
                     format!("flow {flow_id}"),
                     format!(
                         "local rx {} tx {} dropped {}",
-                        p.tx_packets.load(Ordering::Relaxed),
                         p.rx_packets.load(Ordering::Relaxed),
+                        p.tx_packets.load(Ordering::Relaxed),
                         p.rx_drops.load(Ordering::Relaxed)
                     ),
                 ));

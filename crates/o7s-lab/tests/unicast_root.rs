@@ -94,6 +94,24 @@ fn two_nodes_enroll_connect_and_ping_root() -> TestResult {
         .node("a")
         .irm_ok(&format!("ipcp show {}", ipcp_name("net", "a")))?;
     assert!(show.contains("neighbour"), "{show}");
+    // b connected to a (a bootstrapped the layer). Disconnecting both components there ends
+    // the lower flows, so a loses its adjacencies too, without traffic to notice it by.
+    let (na, nb) = (ipcp_name("net", "a"), ipcp_name("net", "b"));
+    for comp in ["dt", "mgmt"] {
+        lab.node("b").irm_ok(&format!(
+            "ipcp disconnect name {nb} component {comp} dst {na}"
+        ))?;
+    }
+    let gone = o7s_lab::wait_for(std::time::Duration::from_secs(10), || {
+        lab.node("a")
+            .irm_ok(&format!("ipcp show {na}"))
+            .is_ok_and(|s| !s.contains("neighbour"))
+    });
+    assert!(
+        gone,
+        "a still has b as a neighbour\n{}",
+        lab.node("a").irm_ok(&format!("ipcp show {na}"))?
+    );
     // Enrolling to a name that answers nothing fails clearly.
     let out = lab.node("b").irm("ipcp enroll name x dst nobody-here")?;
     assert!(!out.status.success());

@@ -180,9 +180,15 @@ impl Uni {
     }
 }
 
-/// Read an adjacency's lower flow until it goes down.
+/// How often a reader with nothing to read checks whether its adjacency was disconnected:
+/// the lower flow is deallocated (and the neighbour notices) within this time.
+const READER_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Read an adjacency's lower flow until it goes down or is disconnected; the flow is
+/// deallocated when the reader, its last user, returns.
 fn reader(uni: std::sync::Weak<Uni>, adj: Arc<Adj>) {
     let mut buf = vec![0u8; 65536 + 256];
+    adj.flow.set_read_timeout(Some(READER_CHECK));
     loop {
         let r = adj.flow.read(&mut buf);
         let Some(u) = uni.upgrade() else { return };
@@ -190,6 +196,7 @@ fn reader(uni: std::sync::Weak<Uni>, adj: Arc<Adj>) {
             return;
         }
         match r {
+            Err(o7s::Error::Timeout) => continue,
             Ok(n) => {
                 adj.rx.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 match adj.comp {

@@ -336,7 +336,7 @@ impl Uni {
                 let ca = lock(&self.fa.ca)
                     .get(&p.peer.local_eid)
                     .and_then(|c| c.stats())
-                    .map(|s| format!(" ca {s:?}"))
+                    .map(|s| format!(", congestion {s}"))
                     .unwrap_or_default();
                 v.push((
                     format!("flow {flow_id}"),

@@ -101,6 +101,35 @@ pub struct CaStats {
     pub rcv_pkts: u64,
 }
 
+/// One line for `irm ipcp show`: the sender's window as a rate, the echo levels and the
+/// phase, e.g. `window 98304 B per 8.4ms (93.8 Mb/s), echo heard 0 sent 0, avoidance`.
+impl std::fmt::Display for CaStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.slot.as_secs_f64();
+        let bps = if secs > 0.0 {
+            self.wnd_limit as f64 * 8.0 / secs
+        } else {
+            0.0
+        };
+        let (rate, unit) = if bps >= 1e9 {
+            (bps / 1e9, "Gb/s")
+        } else if bps >= 1e6 {
+            (bps / 1e6, "Mb/s")
+        } else {
+            (bps / 1e3, "kb/s")
+        };
+        write!(
+            f,
+            "window {} B per {:.1?} ({rate:.1} {unit}), echo heard {} sent {}, {}",
+            self.wnd_limit,
+            self.slot,
+            self.snd_ece,
+            self.rcv_ece,
+            if self.cav { "avoidance" } else { "slow start" }
+        )
+    }
+}
+
 /// Multi-bit ECN state of one flow, both directions: the sender's window (driven by
 /// [`on_send`](Self::on_send) and [`on_update`](Self::on_update)) and the receiver's echo
 /// level (driven by [`on_receive`](Self::on_receive)). Sans-IO: time comes in as `now`.

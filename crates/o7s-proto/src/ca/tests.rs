@@ -346,3 +346,15 @@ fn policy_mb_ecn_makes_a_multi_bit_ecn_context() {
     assert_eq!((s.cav, s.snd_ece, s.rcv_ece), (true, 7, 3));
     assert_eq!(Policy::default(), Policy::MbEcn);
 }
+
+#[test]
+fn stats_read_as_a_rate() {
+    let t0 = Instant::now();
+    let ctx = MbEcn::new(t0);
+    // 64 KiB per 2^24 ns: 31.2 Mb/s, in slow start.
+    let line = ctx.stats().to_string();
+    assert_eq!(
+        line,
+        "window 65536 B per 16.8ms (31.2 Mb/s), echo heard 0 sent 0, slow start"
+    );
+}

@@ -4,6 +4,7 @@
 pub mod msg;
 pub mod pool;
 pub mod rpc;
+pub mod timer;
 pub mod wire;
 
 pub use msg::*;

@@ -1,7 +1,9 @@
 //! Both-ways request/answer over one IRMd <-> IPCP connection. A reader thread routes answers
 //! to their callers and hands each incoming request to the handler on a thread of the
 //! process's [`pool`](super::pool) (an idle one, or a new one), so a request that waits (a flow
-//! waiting for its acceptor) never stalls the connection or the requests behind it.
+//! waiting for its acceptor) never stalls the connection or the requests behind it. A request
+//! that can be answered without waiting may be answered on the reader itself (see
+//! [`Rpc::start_with`]): no other thread wakes up for it.
 
 use super::msg::{IpcpFrame, IpcpNote, IpcpReq, IpcpResp};
 use super::wire::{self, WireError};
@@ -62,6 +64,18 @@ impl Rpc {
     where
         H: Fn(&Arc<Rpc>, Inbound) + Send + Sync + 'static,
     {
+        Rpc::start_with(sock, |_, inbound| Some(inbound), handler)
+    }
+
+    /// As [`Rpc::start`], but every inbound request and note goes to `quick` first, on the
+    /// reader thread: it answers what it can without waiting (it must never block: the
+    /// connection's answers wait behind it) and returns the rest, which `handler` gets on a
+    /// thread of the pool.
+    pub fn start_with<Q, H>(sock: OwnedFd, quick: Q, handler: H) -> std::io::Result<Arc<Rpc>>
+    where
+        Q: Fn(&Arc<Rpc>, Inbound) -> Option<Inbound> + Send + 'static,
+        H: Fn(&Arc<Rpc>, Inbound) + Send + Sync + 'static,
+    {
         let rpc = Arc::new(Rpc {
             sock,
             next_id: AtomicU64::new(1),
@@ -72,12 +86,13 @@ impl Rpc {
         let handler = Arc::new(handler);
         std::thread::Builder::new()
             .name("ctrl-rpc".into())
-            .spawn(move || reader.read_loop(handler))?;
+            .spawn(move || reader.read_loop(quick, handler))?;
         Ok(rpc)
     }
 
-    fn read_loop<H>(self: Arc<Self>, handler: Arc<H>)
+    fn read_loop<Q, H>(self: Arc<Self>, quick: Q, handler: Arc<H>)
     where
+        Q: Fn(&Arc<Rpc>, Inbound) -> Option<Inbound> + Send + 'static,
         H: Fn(&Arc<Rpc>, Inbound) + Send + Sync + 'static,
     {
         loop {
@@ -104,6 +119,9 @@ impl Rpc {
                 }
                 IpcpFrame::Req { id, body } => Inbound::Req { id, body, fds },
                 IpcpFrame::Note { id, body } => Inbound::Note { id, body, fds },
+            };
+            let Some(inbound) = quick(&self, inbound) else {
+                continue;
             };
             let me = self.clone();
             let h = handler.clone();
@@ -209,6 +227,87 @@ impl Rpc {
     /// Stop waiting for the answer to request `id` (its `done` is dropped uncalled).
     pub fn forget(&self, id: u64) {
         self.lock_pending().remove(&id);
+    }
+
+    /// Send a request (IRMd -> IPCP) without waiting: `done` gets its answer, or
+    /// [`RpcError::Closed`] when the connection closes first, or [`RpcError::Timeout`] at
+    /// `deadline` (on the process's [timer](super::timer) thread), or the error sending the
+    /// request (here, at once). It is called exactly once, and must be quick: it may run on
+    /// the reader or the timer thread.
+    pub fn request_until(
+        self: &Arc<Self>,
+        body: IpcpReq,
+        fds: &[BorrowedFd<'_>],
+        deadline: std::time::Instant,
+        done: impl FnOnce(Result<(IpcpResp, Vec<OwnedFd>), RpcError>) + Send + 'static,
+    ) {
+        self.until(|id| IpcpFrame::Req { id, body }, fds, deadline, done)
+    }
+
+    /// Send a note (IPCP -> IRMd) without waiting; as [`Rpc::request_until`].
+    pub fn notify_until(
+        self: &Arc<Self>,
+        body: IpcpNote,
+        fds: &[BorrowedFd<'_>],
+        deadline: std::time::Instant,
+        done: impl FnOnce(Result<(IpcpResp, Vec<OwnedFd>), RpcError>) + Send + 'static,
+    ) {
+        self.until(|id| IpcpFrame::Note { id, body }, fds, deadline, done)
+    }
+
+    fn until(
+        self: &Arc<Self>,
+        make: impl FnOnce(u64) -> IpcpFrame,
+        fds: &[BorrowedFd<'_>],
+        deadline: std::time::Instant,
+        done: impl FnOnce(Result<(IpcpResp, Vec<OwnedFd>), RpcError>) + Send + 'static,
+    ) {
+        // The answer and the deadline race for `done`: whichever takes it first calls it.
+        type Done = Box<dyn FnOnce(Result<(IpcpResp, Vec<OwnedFd>), RpcError>) + Send>;
+        type Slot = Mutex<Option<(Done, Option<super::timer::TimerId>)>>;
+        let slot: Arc<Slot> = Arc::new(Mutex::new(Some((Box::new(done), None))));
+        let take = |s: &Slot| s.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let on_answer = slot.clone();
+        let id = self.send_with(
+            make,
+            fds,
+            Box::new(move |a| {
+                if let Some((done, timer)) = take(&on_answer) {
+                    if let Some(t) = timer {
+                        super::timer::cancel(t);
+                    }
+                    done(a.ok_or(RpcError::Closed));
+                }
+            }),
+        );
+        let id = match id {
+            Ok(id) => id,
+            Err(e) => {
+                if let Some((done, _)) = take(&slot) {
+                    done(Err(e));
+                }
+                return;
+            }
+        };
+        let me = Arc::downgrade(self);
+        let on_timeout = slot.clone();
+        let t = super::timer::at(deadline, move || {
+            if let Some(rpc) = me.upgrade() {
+                rpc.forget(id);
+            }
+            if let Some((done, _)) = take(&on_timeout) {
+                done(Err(RpcError::Timeout));
+            }
+        });
+        // Keep the timer's id for the answer to cancel it, unless the answer came already.
+        let mut g = slot.lock().unwrap_or_else(|e| e.into_inner());
+        match g.as_mut() {
+            Some((_, timer)) => *timer = Some(t),
+            None => {
+                drop(g);
+                super::timer::cancel(t);
+            }
+        }
     }
 
     /// Send a request (IRMd -> IPCP) and wait for its answer.

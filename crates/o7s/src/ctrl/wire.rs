@@ -64,7 +64,21 @@ pub fn send<T: Serialize>(
 pub fn recv<T: DeserializeOwned>(
     sock: BorrowedFd<'_>,
 ) -> Result<Option<(T, Vec<OwnedFd>)>, WireError> {
-    let mut buf = vec![0u8; MAX_MSG];
+    // The next datagram's length first (waiting for one): a buffer of that size, not of the
+    // largest message (zeroing 64 KiB per message cost more than handling a small one).
+    let len = loop {
+        match rustix::net::recv(
+            sock,
+            &mut [0u8; 0][..],
+            rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::TRUNC,
+        ) {
+            Ok((_, len)) => break len,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::CONNRESET) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let mut buf = vec![0u8; len.clamp(1, MAX_MSG)];
     let Some((n, fds)) = recv_raw(sock, &mut buf)? else {
         return Ok(None);
     };

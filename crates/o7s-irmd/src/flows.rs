@@ -1,8 +1,9 @@
 //! The flow broker: allocation, acceptance and deallocation of flows.
 
 use crate::irmd::{ok, rpc_err, Answer, Irmd, DEFAULT_ALLOC_TIMEOUT, IPCP_TIMEOUT};
-use crate::registry::{Delivery, FlowRec, FlowState, PendingAlloc};
+use crate::registry::{AcceptWaiter, Delivery, FlowRec, FlowState, PendingAlloc, Reply};
 use o7s::ctrl::msg::{FlowGrant, IpcpKind, IpcpReq, IpcpResp, IrmError, IrmResp};
+use o7s::ctrl::rpc::RpcError;
 use o7s_proto::{NameHash, QosSpec};
 use rustix::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
@@ -141,6 +142,8 @@ impl Irmd {
         (best, failed)
     }
 
+    /// Allocate a flow to `name` for process `pid` and wait for the answer (see
+    /// [`Irmd::flow_alloc_then`]).
     pub(crate) fn flow_alloc(
         self: &Arc<Self>,
         pid: u32,
@@ -148,13 +151,36 @@ impl Irmd {
         qos: QosSpec,
         deadline: Instant,
     ) -> Answer {
-        crate::irmd::check_name(name)?;
-        let (mut ipcps, cacheable, cached) = {
+        let (reply, rx) = Reply::channel();
+        self.flow_alloc_then(pid, name, qos, deadline, reply);
+        rx.recv()
+            .unwrap_or_else(|_| Err(internal("a flow allocation ended without an answer")))
+    }
+
+    /// Allocate a flow to `name` for process `pid`; `reply` gets the answer. The name is
+    /// looked up here (the caller's thread waits for that), but the IPCP's answer to the
+    /// allocation is passed on by the thread that receives it: no thread waits for the far
+    /// side.
+    pub(crate) fn flow_alloc_then(
+        self: &Arc<Self>,
+        pid: u32,
+        name: &str,
+        qos: QosSpec,
+        deadline: Instant,
+        reply: Reply,
+    ) {
+        if let Err(e) = crate::irmd::check_name(name) {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        let (ipcps, cacheable, cached) = {
             let g = self.lock();
             if !g.procs.contains_key(&pid) {
-                return Err(IrmError::BadRequest {
+                drop(g);
+                let _ = reply.send(Err(IrmError::BadRequest {
                     why: format!("process {pid} has not announced itself"),
-                });
+                }));
+                return;
             }
             // An IPCP allocating a flow (it is the application of the layers below it) never
             // gets one over its own layer or a layer stacked on it.
@@ -182,16 +208,56 @@ impl Irmd {
                 .map(|(ipcp, _)| ipcp.clone());
             (ipcps, cacheable, cached)
         };
-        if let Some(i) = cached.and_then(|c| ipcps.iter().position(|i| i.1 == c)) {
-            let c = ipcps[i].clone();
-            match self.alloc_through(pid, name, qos, deadline, c) {
-                // Not there any more: forget the route and look the name up.
-                Err(IrmError::NameNotFound { .. }) => {
-                    self.lock().routes.remove(name);
+        let Some(i) = cached.and_then(|c| ipcps.iter().position(|i| i.1 == c)) else {
+            self.alloc_looked_up(pid, name, qos, deadline, ipcps, cacheable, reply);
+            return;
+        };
+        let c = ipcps[i].clone();
+        let me = self.clone();
+        let n = name.to_string();
+        self.alloc_through(pid, name, qos, deadline, c, move |r| match r {
+            // Not there any more: forget the route and look the name up (on a thread that
+            // may wait for the lookup: this runs on a connection's reader).
+            Err(IrmError::NameNotFound { .. }) => {
+                me.lock().routes.remove(&n);
+                let again = me.clone();
+                let job =
+                    move || again.alloc_looked_up(pid, &n, qos, deadline, ipcps, cacheable, reply);
+                if let Err(e) = o7s::ctrl::pool::spawn(job) {
+                    tracing::warn!("cannot look up a name for a flow allocation: {e}");
                 }
-                r => return r,
             }
+            r => me.answer_alloc(pid, r, reply),
+        });
+    }
+
+    /// Send the answer to an allocation; a flow the process can no longer take is
+    /// deallocated.
+    fn answer_alloc(&self, pid: u32, r: Answer, reply: Reply) {
+        let Err(undelivered) = reply.send(r) else {
+            return;
+        };
+        if let Ok((IrmResp::Flow(g), _)) = *undelivered {
+            debug!(flow = g.flow_id, "process {pid} is gone: flow deallocated");
+            if let Some(mut f) = self.lock().flows.remove(&g.flow_id) {
+                f.kill();
+            }
+            self.notify();
         }
+    }
+
+    /// Look `name` up in the layers of `ipcps` and allocate the flow through the best one.
+    #[allow(clippy::too_many_arguments)]
+    fn alloc_looked_up(
+        self: &Arc<Self>,
+        pid: u32,
+        name: &str,
+        qos: QosSpec,
+        deadline: Instant,
+        mut ipcps: Vec<Candidate>,
+        cacheable: bool,
+        reply: Reply,
+    ) {
         ipcps.sort_by_key(|i| kind_rank(i.0));
         // Ask layers stage by stage: the local layer, then the layers with a directory of
         // their own (unicast, broadcast: answered from memory or one lookup), then the shims,
@@ -218,35 +284,41 @@ impl Irmd {
         let chosen = chosen_at.map(|i| ipcps.swap_remove(i));
         // Found nowhere: if a layer could not tell, its reason says more than "not found".
         let Some(c) = chosen else {
-            return Err(failed.unwrap_or_else(|| IrmError::NameNotFound {
+            let _ = reply.send(Err(failed.unwrap_or_else(|| IrmError::NameNotFound {
                 name: name.to_string(),
-            }));
+            })));
+            return;
         };
         let ipcp = c.1.clone();
-        let r = self.alloc_through(pid, name, qos, deadline, c);
-        if cacheable {
-            let mut g = self.lock();
-            if r.is_ok() {
-                if g.routes.len() >= MAX_ROUTES {
-                    g.routes.retain(|_, (_, at)| at.elapsed() < ROUTE_TTL);
+        let me = self.clone();
+        let n = name.to_string();
+        self.alloc_through(pid, name, qos, deadline, c, move |r| {
+            if cacheable {
+                let mut g = me.lock();
+                if r.is_ok() {
+                    if g.routes.len() >= MAX_ROUTES {
+                        g.routes.retain(|_, (_, at)| at.elapsed() < ROUTE_TTL);
+                    }
+                    g.routes.insert(n, (ipcp, Instant::now()));
+                } else {
+                    g.routes.remove(&n);
                 }
-                g.routes.insert(name.to_string(), (ipcp, Instant::now()));
-            } else {
-                g.routes.remove(name);
             }
-        }
-        r
+            me.answer_alloc(pid, r, reply)
+        });
     }
 
-    /// Allocate a flow to `name` through the IPCP of `c`.
+    /// Allocate a flow to `name` through the IPCP of `c`; `done` gets the outcome, on the
+    /// thread that receives the IPCP's answer (or at the deadline on the timer thread).
     fn alloc_through(
-        &self,
+        self: &Arc<Self>,
         pid: u32,
         name: &str,
         qos: QosSpec,
         deadline: Instant,
         c: Candidate,
-    ) -> Answer {
+        done: impl FnOnce(Answer) + Send + 'static,
+    ) {
         let (kind, ipcp, layer, rpc, hash) = c;
         let flow_id = loop {
             let id: u64 = rand::random();
@@ -259,32 +331,36 @@ impl Irmd {
         let remote = if kind == IpcpKind::Local {
             None
         } else {
-            Some(new_flow_fds(IPCP_HEADROOM)?)
+            match new_flow_fds(IPCP_HEADROOM) {
+                Ok(f) => Some(f),
+                Err(e) => return done(Err(e)),
+            }
         };
-        let mtu = self.lock().ipcps.get(&ipcp).map_or(0, |i| i.mtu);
         let (ipcp_fds, app_grant, live) = match remote {
             None => (Vec::new(), None, None),
-            Some(f) => {
-                let grant = FlowGrant {
+            Some(f) => (f.b, Some(f.a), Some(f.live)),
+        };
+        {
+            let mut g = self.lock();
+            let mtu = g.ipcps.get(&ipcp).map_or(0, |i| i.mtu);
+            let grant = app_grant.map(|fds| Delivery {
+                grant: FlowGrant {
                     flow_id,
                     side: 0,
                     qos,
                     name: name.to_string(),
                     layer: layer.clone(),
                     mtu,
-                };
-                (f.b, Some(Delivery { grant, fds: f.a }), Some(f.live))
-            }
-        };
-        {
-            let mut g = self.lock();
+                },
+                fds,
+            });
             g.allocs.insert(
                 flow_id,
                 PendingAlloc {
                     pid,
                     name: name.to_string(),
                     deadline,
-                    grant: app_grant,
+                    grant,
                 },
             );
             g.flows.insert(
@@ -302,15 +378,31 @@ impl Irmd {
                 },
             );
         }
-        let left = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(1);
         let borrowed: Vec<_> = ipcp_fds.iter().map(|f| f.as_fd()).collect();
-        let answer = rpc.request(
+        let me = self.clone();
+        let n = name.to_string();
+        let i = ipcp.clone();
+        // The IPCP waits for the far side until about the deadline; a second more for its
+        // answer to come back.
+        let until = deadline + Duration::from_secs(1);
+        rpc.request_until(
             IpcpReq::FlowAlloc { flow_id, hash, qos },
             &borrowed,
-            Some(left),
+            until,
+            move |answer| done(me.alloc_answered(pid, &n, flow_id, &i, answer)),
         );
-        drop(borrowed);
-        drop(ipcp_fds);
+    }
+
+    /// The IPCP answered the allocation of flow `flow_id` (or did not, in time): the flow
+    /// for the allocator, or why not (the flow is then gone).
+    fn alloc_answered(
+        &self,
+        pid: u32,
+        name: &str,
+        flow_id: u64,
+        ipcp: &str,
+        answer: Result<(IpcpResp, Vec<OwnedFd>), RpcError>,
+    ) -> Answer {
         let mut g = self.lock();
         let pending = g.allocs.remove(&flow_id);
         let result = match answer {
@@ -319,6 +411,7 @@ impl Irmd {
                     if let Some(f) = g.flows.get_mut(&flow_id) {
                         f.state = FlowState::Allocated;
                     }
+                    drop(g);
                     info!(
                         flow = flow_id,
                         "Allocated flow to {name} for process {pid}."
@@ -326,28 +419,31 @@ impl Irmd {
                     return Ok((IrmResp::Flow(d.grant), d.fds));
                 }
                 _ => Err(IrmError::IpcpFailed {
-                    name: ipcp,
+                    name: ipcp.to_string(),
                     why: "the flow vanished during allocation".into(),
                 }),
             },
             Ok((IpcpResp::Err(e), _)) => Err(e),
-            Ok((other, _)) => Err(rpc_err(&ipcp, format!("unexpected answer {other:?}"))),
-            Err(e) => Err(rpc_err(&ipcp, e)),
+            Ok((other, _)) => Err(rpc_err(ipcp, format!("unexpected answer {other:?}"))),
+            Err(e) => Err(rpc_err(ipcp, e)),
         };
         if let Some(mut f) = g.flows.remove(&flow_id) {
             f.kill();
         }
+        drop(g);
+        self.notify();
         result
     }
 
     /// Wait until a process accepts flows for `name` (starting an `auto` program if none
-    /// runs), until `deadline` or until `still_wanted` says the requester gave up.
+    /// runs), until `deadline` or until `still_wanted` says the requester gave up. Without a
+    /// deadline nothing waits: `None` when no process accepts right now.
     fn wait_acceptor<'a>(
         &'a self,
         name: &str,
-        deadline: Instant,
+        deadline: Option<Instant>,
         still_wanted: impl Fn(&crate::registry::Registry) -> bool,
-    ) -> Result<(u32, std::sync::MutexGuard<'a, crate::registry::Registry>), IrmError> {
+    ) -> Result<Option<(u32, std::sync::MutexGuard<'a, crate::registry::Registry>)>, IrmError> {
         let mut spawned = false;
         let mut g = self.lock();
         loop {
@@ -355,7 +451,7 @@ impl Irmd {
                 return Err(IrmError::Timeout);
             }
             if let Some(b) = g.pick_acceptor(name) {
-                return Ok((b, g));
+                return Ok(Some((b, g)));
             }
             let Some(n) = g.names.get(name) else {
                 return Err(IrmError::NoSuchName {
@@ -370,6 +466,9 @@ impl Irmd {
                     });
                 }
                 if let (Some(prog), false) = (auto, spawned) {
+                    if deadline.is_none() {
+                        return Ok(None);
+                    }
                     drop(g);
                     let pid = self.spawner.start_program(&prog, &self.rundir)?;
                     info!("Started {} (pid {pid}) for name {name}.", prog.prog);
@@ -378,6 +477,9 @@ impl Irmd {
                     continue;
                 }
             }
+            let Some(deadline) = deadline else {
+                return Ok(None);
+            };
             let (ng, alive) = self.wait_until(g, deadline);
             g = ng;
             if !alive {
@@ -390,14 +492,16 @@ impl Irmd {
 
     /// A flow request for `hash` arrived at IPCP `ipcp`: find (or start) the process that
     /// accepts it and hand it its end. Returns the flow id and, for a flow from another
-    /// system, the IPCP's end of the flow.
+    /// system, the IPCP's end of the flow. With `wait` false nothing waits: `None` when no
+    /// process accepts the flow right now (ask again with `wait`).
     pub(crate) fn flow_req_arr(
         self: &Arc<Self>,
         ipcp: &str,
         hash: &NameHash,
         qos: QosSpec,
         local_peer: Option<u64>,
-    ) -> Result<(u64, Vec<OwnedFd>), IrmError> {
+        wait: bool,
+    ) -> Result<Option<(u64, Vec<OwnedFd>)>, IrmError> {
         let (name, layer, mtu, deadline) = {
             let g = self.lock();
             let name = g
@@ -415,11 +519,15 @@ impl Irmd {
                 .map_or(Instant::now() + DEFAULT_ALLOC_TIMEOUT, |p| p.deadline);
             (name, layer, mtu, deadline)
         };
+        let deadline = wait.then_some(deadline);
         let Some(peer) = local_peer else {
             return self.remote_flow(ipcp, &name, &layer, mtu, qos, deadline);
         };
-        let (acceptor, mut g) =
-            self.wait_acceptor(&name, deadline, |g| g.allocs.contains_key(&peer))?;
+        let Some((acceptor, mut g)) =
+            self.wait_acceptor(&name, deadline, |g| g.allocs.contains_key(&peer))?
+        else {
+            return Ok(None);
+        };
         let fds = new_flow_fds(0)?;
         let Some(flow) = g.flows.get_mut(&peer) else {
             return Err(IrmError::Timeout);
@@ -442,19 +550,19 @@ impl Irmd {
         if let Some(p) = g.allocs.get_mut(&peer) {
             p.grant = Some(Delivery { grant, fds: fds.a });
         }
-        if let Some(p) = g.procs.get_mut(&acceptor) {
+        let handed = g.procs.get_mut(&acceptor).and_then(|p| {
             p.deliver(Delivery {
                 grant: accept_grant,
                 fds: fds.b,
-            });
-        }
+            })
+        });
         drop(g);
-        self.notify();
+        self.hand_over(acceptor, handed);
         debug!(
             flow = peer,
             "flow {peer} to {name} goes to process {acceptor}"
         );
-        Ok((peer, Vec::new()))
+        Ok(Some((peer, Vec::new())))
     }
 
     /// A flow from another system: the acceptor gets side B, the IPCP side A.
@@ -465,9 +573,11 @@ impl Irmd {
         layer: &str,
         mtu: u32,
         qos: QosSpec,
-        deadline: Instant,
-    ) -> Result<(u64, Vec<OwnedFd>), IrmError> {
-        let (acceptor, mut g) = self.wait_acceptor(name, deadline, |_| true)?;
+        deadline: Option<Instant>,
+    ) -> Result<Option<(u64, Vec<OwnedFd>)>, IrmError> {
+        let Some((acceptor, mut g)) = self.wait_acceptor(name, deadline, |_| true)? else {
+            return Ok(None);
+        };
         let flow_id = loop {
             let id: u64 = rand::random();
             if id != 0 && !g.flows.contains_key(&id) {
@@ -497,57 +607,120 @@ impl Irmd {
             layer: layer.to_string(),
             mtu,
         };
-        if let Some(p) = g.procs.get_mut(&acceptor) {
-            p.deliver(Delivery { grant, fds: fds.b });
-        }
+        let handed = g
+            .procs
+            .get_mut(&acceptor)
+            .and_then(|p| p.deliver(Delivery { grant, fds: fds.b }));
         drop(g);
         info!(
             flow = flow_id,
             "Flow to {name} arrived over {layer} for process {acceptor}."
         );
-        Ok((flow_id, fds.a))
+        self.hand_over(acceptor, handed);
+        Ok(Some((flow_id, fds.a)))
     }
 
-    pub(crate) fn flow_accept(&self, pid: u32, deadline: Option<Instant>) -> Answer {
-        let mut g = self.lock();
-        match g.procs.get_mut(&pid) {
-            Some(p) => {
-                p.accepting += 1;
-                p.listener = true;
-            }
-            None => {
-                return Err(IrmError::BadRequest {
-                    why: format!("process {pid} has not announced itself"),
-                })
+    /// Answer the accept call a flow was handed to (see [`crate::registry::Proc::deliver`]).
+    /// If its connection is gone, the flow goes to the process's next accept call.
+    fn hand_over(&self, pid: u32, handed: Option<(Reply, Delivery)>) {
+        let mut next = handed;
+        while let Some((reply, d)) = next.take() {
+            let id = d.grant.flow_id;
+            let name = d.grant.name.clone();
+            match reply
+                .send(Ok((IrmResp::Flow(d.grant), d.fds)))
+                .map_err(|a| *a)
+            {
+                Ok(()) => {
+                    info!(flow = id, "Flow to {name} accepted by process {pid}.");
+                }
+                Err(Ok((IrmResp::Flow(grant), fds))) => {
+                    let mut g = self.lock();
+                    next = g
+                        .procs
+                        .get_mut(&pid)
+                        .and_then(|p| p.deliver(Delivery { grant, fds }));
+                }
+                // Only a flow is ever sent here.
+                Err(_) => {}
             }
         }
-        self.notify();
-        loop {
-            let Some(p) = g.procs.get_mut(&pid) else {
-                return Err(IrmError::ShuttingDown);
-            };
-            if let Some(d) = p.inbox.pop_front() {
-                p.accepting = p.accepting.saturating_sub(1);
-                let id = d.grant.flow_id;
-                info!(
-                    flow = id,
-                    "Flow to {} accepted by process {pid}.", d.grant.name
-                );
-                return Ok((IrmResp::Flow(d.grant), d.fds));
-            }
-            let wake = p.wake.clone();
-            if g.shutting_down {
-                return Err(IrmError::ShuttingDown);
-            }
-            let d = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-            let (ng, alive) = self.wait_on(&wake, g, d);
-            g = ng;
-            if !alive && deadline.is_some() {
-                if let Some(p) = g.procs.get_mut(&pid) {
-                    p.accepting = p.accepting.saturating_sub(1);
+    }
+
+    /// Wait for a flow to one of the names process `pid` accepts (see
+    /// [`Irmd::flow_accept_then`]).
+    pub(crate) fn flow_accept(self: &Arc<Self>, pid: u32, deadline: Option<Instant>) -> Answer {
+        let (reply, rx) = Reply::channel();
+        self.flow_accept_then(pid, 0, deadline, reply);
+        rx.recv().unwrap_or_else(|_| Err(IrmError::ShuttingDown))
+    }
+
+    /// An accept call of process `pid` on its connection `conn`: `reply` gets the next flow
+    /// for the process, from the thread that finds it, or [`IrmError::Timeout`] at
+    /// `deadline`. Nothing waits here.
+    pub(crate) fn flow_accept_then(
+        self: &Arc<Self>,
+        pid: u32,
+        conn: u64,
+        deadline: Option<Instant>,
+        reply: Reply,
+    ) {
+        let mut g = self.lock();
+        if g.shutting_down {
+            drop(g);
+            let _ = reply.send(Err(IrmError::ShuttingDown));
+            return;
+        }
+        let Some(p) = g.procs.get_mut(&pid) else {
+            drop(g);
+            let _ = reply.send(Err(IrmError::BadRequest {
+                why: format!("process {pid} has not announced itself"),
+            }));
+            return;
+        };
+        p.listener = true;
+        if let Some(d) = p.inbox.pop_front() {
+            drop(g);
+            self.hand_over(pid, Some((reply, d)));
+            return;
+        }
+        let id = self.new_id();
+        let timer = deadline.map(|d| {
+            let me = Arc::downgrade(self);
+            o7s::ctrl::timer::at(d, move || {
+                if let Some(me) = me.upgrade() {
+                    me.accept_timed_out(pid, id);
                 }
-                return Err(IrmError::Timeout);
-            }
+            })
+        });
+        p.accepting += 1;
+        p.waiters.push_back(AcceptWaiter {
+            id,
+            conn,
+            reply,
+            timer,
+        });
+        drop(g);
+        // A flow request may be waiting for an acceptor.
+        self.notify();
+    }
+
+    fn accept_timed_out(&self, pid: u32, id: u64) {
+        let gone = self
+            .lock()
+            .procs
+            .get_mut(&pid)
+            .map(|p| p.take_waiters(|w| w.id == id))
+            .unwrap_or_default();
+        for w in gone {
+            let _ = w.reply.send(Err(IrmError::Timeout));
+        }
+    }
+
+    /// Connection `conn` of process `pid` closed: its accept calls wait no more.
+    pub(crate) fn conn_gone(&self, pid: u32, conn: u64) {
+        if let Some(p) = self.lock().procs.get_mut(&pid) {
+            p.take_waiters(|w| w.conn == conn);
         }
     }
 
@@ -669,6 +842,83 @@ mod tests {
             ["query", "alloc", "alloc", "alloc", "query"]
         );
         assert!(irmd.lock().routes.is_empty());
+    }
+
+    /// A flow from the network goes straight to a waiting accept call (in the order the
+    /// calls came), from the thread that handles the flow request; accept calls time out,
+    /// end with their connection, and a flow whose accept call cannot be answered any more
+    /// waits for the process's next one.
+    #[test]
+    fn accept_calls_are_answered_by_the_flow_request() {
+        let irmd = irmd();
+        let _u1 = add(
+            &irmd,
+            "u1",
+            IpcpKind::Unicast,
+            5_000_000,
+            Some("net"),
+            |_| IpcpResp::Ok,
+        );
+        let me = std::process::id();
+        announce(&irmd, me);
+        irmd.lock().names.insert(
+            "srv".into(),
+            crate::registry::Name {
+                pids: vec![me],
+                regs: ["u1".to_string()].into(),
+                ..Default::default()
+            },
+        );
+        let hash = o7s_proto::HashAlgo::default().hash("srv");
+        let arrive = || irmd.flow_req_arr("u1", &hash, QosSpec::RAW, None, false);
+        let accepting = || irmd.lock().procs.get(&me).map_or(99, |p| p.accepting);
+        // Nobody accepts yet: a flow request that may not wait is left for later.
+        assert!(matches!(arrive(), Ok(None)));
+        let (r1, rx1) = Reply::channel();
+        let (r2, rx2) = Reply::channel();
+        irmd.flow_accept_then(me, 1, None, r1);
+        irmd.flow_accept_then(me, 2, None, r2);
+        assert_eq!(accepting(), 2);
+        let first = arrive().ok().flatten().map(|(id, fds)| (id, fds.len()));
+        let Ok(Ok((IrmResp::Flow(g), fds))) = rx1.try_recv() else {
+            panic!("the first accept call got no flow");
+        };
+        assert_eq!((Some((g.flow_id, 4)), g.side, fds.len()), (first, 1, 4));
+        assert!(rx2.try_recv().is_err());
+        assert_eq!(accepting(), 1);
+        // The second call's connection closes: it waits no more.
+        irmd.conn_gone(me, 2);
+        assert_eq!(accepting(), 0);
+        assert!(matches!(arrive(), Ok(None)));
+        // A deadline ends a call.
+        let (r3, rx3) = Reply::channel();
+        irmd.flow_accept_then(me, 3, Some(Instant::now() + Duration::from_millis(30)), r3);
+        let got = rx3.recv_timeout(Duration::from_secs(5));
+        assert!(matches!(got, Ok(Err(IrmError::Timeout))), "{got:?}");
+        assert_eq!(accepting(), 0);
+        // An accept call whose connection is gone: the flow waits in the inbox for the next.
+        let (a, b) = rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::SEQPACKET,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .expect("socketpair");
+        drop(b);
+        irmd.flow_accept_then(me, 4, None, Reply::to_socket(Arc::new(a), me));
+        let Ok(Some((id, _))) = arrive() else {
+            panic!("the flow was not taken");
+        };
+        assert_eq!(irmd.lock().procs.get(&me).map(|p| p.inbox.len()), Some(1));
+        let got = irmd.flow_accept(me, Some(Instant::now() + Duration::from_secs(5)));
+        assert!(
+            matches!(&got, Ok((IrmResp::Flow(g), _)) if g.flow_id == id),
+            "{got:?}"
+        );
+        assert_eq!(irmd.lock().flows.len(), 2);
+        // A process that goes takes its flows with it.
+        irmd.proc_gone(me);
+        assert!(irmd.lock().flows.is_empty());
     }
 
     /// Among layers of one kind the first yes wins; a better kind is waited for.

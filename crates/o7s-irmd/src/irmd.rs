@@ -4,7 +4,6 @@ use crate::registry::{base_name, Name, Proc, ProgBind, Registry};
 use crate::spawn::Spawner;
 use o7s::ctrl::msg::{BindTarget, IpcpReq, IpcpResp, IrmError, IrmReq, IrmResp, RegTarget};
 use o7s::ctrl::rpc::Rpc;
-use rustix::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -20,9 +19,11 @@ pub struct Irmd {
     reg: Mutex<Registry>,
     changed: Condvar,
     pub spawner: Spawner,
+    /// Ids of waiting accept calls and of connections.
+    next_id: std::sync::atomic::AtomicU64,
 }
 
-pub(crate) type Answer = Result<(IrmResp, Vec<OwnedFd>), IrmError>;
+pub(crate) use crate::registry::Answer;
 
 pub(crate) fn ok() -> Answer {
     Ok((IrmResp::Ok, Vec::new()))
@@ -42,7 +43,14 @@ impl Irmd {
             reg: Mutex::new(Registry::default()),
             changed: Condvar::new(),
             spawner,
+            next_id: std::sync::atomic::AtomicU64::new(1),
         })
+    }
+
+    /// A fresh id for an accept call or a connection.
+    pub(crate) fn new_id(&self) -> u64 {
+        self.next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Registry> {
@@ -182,7 +190,9 @@ impl Irmd {
                     timeout_ms.map(|ms| Instant::now() + Duration::from_millis(u64::from(ms)));
                 self.flow_accept(pid, deadline)
             }
-            IrmReq::FlowDealloc { flow_id } => self.flow_dealloc(pid, flow_id),
+            IrmReq::FlowDealloc { flow_id } | IrmReq::FlowRelease { flow_id } => {
+                self.flow_dealloc(pid, flow_id)
+            }
             IrmReq::FlowJoin {
                 layer,
                 qos,
@@ -412,9 +422,11 @@ impl Irmd {
     pub fn shutdown(&self) {
         let mut g = self.lock();
         g.shutting_down = true;
-        for p in g.procs.values() {
-            p.wake.notify_all();
-        }
+        let waiters: Vec<_> = g
+            .procs
+            .values_mut()
+            .flat_map(|p| p.take_waiters(|_| true))
+            .collect();
         let names: Vec<String> = g.ipcps.keys().cloned().collect();
         for n in names {
             if let Some(i) = g.remove_ipcp(&n) {
@@ -427,6 +439,9 @@ impl Irmd {
         }
         g.flows.clear();
         drop(g);
+        for w in waiters {
+            let _ = w.reply.send(Err(IrmError::ShuttingDown));
+        }
         self.notify();
     }
 }

@@ -1,7 +1,9 @@
 //! The IRMd's registry: IPCPs, names, processes and flows. Plain data; the locking and the
 //! waiting live in `irmd.rs`.
 
-use o7s::ctrl::msg::{FlowGrant, FlowInfo, IpcpInfo, IpcpKind, LoadBalance, NameInfo};
+use o7s::ctrl::msg::{
+    FlowGrant, FlowInfo, IpcpInfo, IpcpKind, IrmError, IrmResp, LoadBalance, NameInfo,
+};
 use o7s::ctrl::rpc::Rpc;
 use o7s_proto::{HashAlgo, NameHash, QosSpec};
 use rustix::fd::OwnedFd;
@@ -77,6 +79,17 @@ pub struct Delivery {
     pub fds: Vec<OwnedFd>,
 }
 
+/// An accept call waiting for a flow: the answer goes straight to its connection from the
+/// thread that finds the flow (no thread waits for it).
+pub struct AcceptWaiter {
+    pub id: u64,
+    /// The connection the call came on.
+    pub conn: u64,
+    pub reply: Reply,
+    /// The call's deadline, if it has one.
+    pub timer: Option<o7s::ctrl::timer::TimerId>,
+}
+
 /// A process that announced itself.
 pub struct Proc {
     pub prog: String,
@@ -87,9 +100,8 @@ pub struct Proc {
     pub listener: bool,
     /// Flows waiting for an accept.
     pub inbox: VecDeque<Delivery>,
-    /// The process's accept calls wait on this (with the registry's lock): a flow for the
-    /// process wakes one of them, not every thread waiting on the registry.
-    pub wake: Arc<std::sync::Condvar>,
+    /// The accept calls waiting, oldest first (`accepting` of them).
+    pub waiters: VecDeque<AcceptWaiter>,
 }
 
 impl Proc {
@@ -99,14 +111,84 @@ impl Proc {
             accepting: 0,
             listener: false,
             inbox: VecDeque::new(),
-            wake: Arc::default(),
+            waiters: VecDeque::new(),
         }
     }
 
-    /// Hand the process a flow for one of its accept calls.
-    pub fn deliver(&mut self, d: Delivery) {
-        self.inbox.push_back(d);
-        self.wake.notify_one();
+    /// Hand the process a flow: to its oldest waiting accept call, which the caller answers
+    /// once the registry's lock is released (returned with the flow), else into its inbox
+    /// for the next accept call.
+    #[must_use]
+    pub fn deliver(&mut self, d: Delivery) -> Option<(Reply, Delivery)> {
+        match self.waiters.pop_front() {
+            Some(w) => {
+                self.accepting = self.accepting.saturating_sub(1);
+                if let Some(t) = w.timer {
+                    o7s::ctrl::timer::cancel(t);
+                }
+                Some((w.reply, d))
+            }
+            None => {
+                self.inbox.push_back(d);
+                None
+            }
+        }
+    }
+
+    /// Forget waiting accept calls that `drop` picks (their connection closed, their
+    /// deadline passed); returns them.
+    pub fn take_waiters(&mut self, pick: impl Fn(&AcceptWaiter) -> bool) -> Vec<AcceptWaiter> {
+        let (gone, kept): (Vec<_>, Vec<_>) = self.waiters.drain(..).partition(|w| pick(w));
+        self.waiters = kept.into();
+        self.accepting = self.accepting.saturating_sub(gone.len());
+        for w in &gone {
+            if let Some(t) = w.timer {
+                o7s::ctrl::timer::cancel(t);
+            }
+        }
+        gone
+    }
+}
+
+/// An answer to a request from a process: a flow, an error, ...
+pub type Answer = Result<(IrmResp, Vec<OwnedFd>), IrmError>;
+
+/// Where the answer to one request goes (the connection it came on, or a caller waiting
+/// in this process), so a request can be answered by whichever thread completes it.
+pub struct Reply(Box<dyn FnOnce(Answer) -> Result<(), Box<Answer>> + Send>);
+
+impl Reply {
+    /// Answer on the connection `sock` of process `pid`.
+    pub fn to_socket(sock: Arc<OwnedFd>, pid: u32) -> Reply {
+        Reply(Box::new(move |a: Answer| {
+            use rustix::fd::AsFd;
+            let (resp, fds) = match &a {
+                Ok((r, fds)) => (r.clone(), fds.iter().map(|f| f.as_fd()).collect()),
+                Err(e) => (IrmResp::Err(e.clone()), Vec::new()),
+            };
+            match o7s::ctrl::wire::send(sock.as_fd(), &resp, &fds) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    tracing::debug!("cannot answer process {pid}: {e}");
+                    drop(fds);
+                    Err(Box::new(a))
+                }
+            }
+        }))
+    }
+
+    /// An answer for a caller in this process, which waits on the receiver.
+    pub fn channel() -> (Reply, std::sync::mpsc::Receiver<Answer>) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let r = Reply(Box::new(move |a: Answer| {
+            tx.send(a).map_err(|e| Box::new(e.0))
+        }));
+        (r, rx)
+    }
+
+    /// Send the answer; it comes back when it could not be delivered.
+    pub fn send(self, a: Answer) -> Result<(), Box<Answer>> {
+        (self.0)(a)
     }
 }
 
@@ -280,8 +362,9 @@ impl Registry {
 
     /// Forget a process and take its flows down.
     pub fn remove_proc(&mut self, pid: u32) -> Vec<u64> {
-        if let Some(p) = self.procs.remove(&pid) {
-            p.wake.notify_all();
+        if let Some(mut p) = self.procs.remove(&pid) {
+            // Its accept calls have nobody to answer.
+            p.take_waiters(|_| true);
         }
         for n in self.names.values_mut() {
             n.pids.retain(|p| *p != pid);

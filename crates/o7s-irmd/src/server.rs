@@ -1,10 +1,13 @@
-//! The IRMd's socket: one thread per connection, one answer per request.
+//! The IRMd's socket: one thread per connection, one answer per request (flow allocations
+//! and accept calls answered by whichever thread completes them).
 
-use crate::irmd::Irmd;
+use crate::irmd::{Irmd, DEFAULT_ALLOC_TIMEOUT};
+use crate::registry::Reply;
 use o7s::ctrl::msg::{IrmError, IrmReq, IrmResp};
 use o7s::ctrl::wire::{self, WireError};
 use rustix::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tracing::{debug, warn};
 
 /// Accept connections forever.
@@ -39,6 +42,12 @@ fn connection(irmd: &Arc<Irmd>, sock: OwnedFd) {
             return;
         }
     };
+    // Allocations and accept calls are answered by the thread that completes them (the one
+    // that gets the IPCP's answer, the one that finds the flow), straight on this
+    // connection; this thread goes back to reading. A process sends its next request on a
+    // connection only once the last one is answered.
+    let sock = Arc::new(sock);
+    let conn = irmd.new_id();
     let mut announced = false;
     loop {
         let req = match wire::recv::<IrmReq>(sock.as_fd()) {
@@ -67,6 +76,35 @@ fn connection(irmd: &Arc<Irmd>, sock: OwnedFd) {
             }
             announced = true;
         }
+        let req = match req {
+            IrmReq::FlowAlloc {
+                name,
+                qos,
+                timeout_ms,
+            } => {
+                let t = timeout_ms.map_or(DEFAULT_ALLOC_TIMEOUT, |ms| {
+                    Duration::from_millis(u64::from(ms))
+                });
+                let reply = Reply::to_socket(sock.clone(), pid);
+                irmd.flow_alloc_then(pid, &name, qos, Instant::now() + t, reply);
+                continue;
+            }
+            IrmReq::FlowAccept { timeout_ms } => {
+                let deadline =
+                    timeout_ms.map(|ms| Instant::now() + Duration::from_millis(u64::from(ms)));
+                let reply = Reply::to_socket(sock.clone(), pid);
+                irmd.flow_accept_then(pid, conn, deadline, reply);
+                continue;
+            }
+            // Nobody waits for an answer.
+            IrmReq::FlowRelease { flow_id } => {
+                if let Err(e) = irmd.flow_dealloc(pid, flow_id) {
+                    debug!("process {pid} released flow {flow_id}: {e}");
+                }
+                continue;
+            }
+            req => req,
+        };
         let (answer, fds) = match irmd.handle(pid, req) {
             Ok(a) => a,
             Err(e) => (IrmResp::Err(e), Vec::new()),
@@ -77,6 +115,7 @@ fn connection(irmd: &Arc<Irmd>, sock: OwnedFd) {
             break;
         }
     }
+    irmd.conn_gone(pid, conn);
     if announced {
         irmd.proc_gone(pid);
     }

@@ -142,9 +142,13 @@ impl Spawner {
         let pid = child.id();
         let weak = Arc::downgrade(irmd);
         let ipcp_name = name.to_string();
-        let rpc = Rpc::start(ours, move |rpc, inb| {
-            on_ipcp(&weak, &ipcp_name, pid, rpc, inb)
-        })
+        let quick_weak = weak.clone();
+        let quick_name = ipcp_name.clone();
+        let rpc = Rpc::start_with(
+            ours,
+            move |rpc, inb| ipcp_quick(&quick_weak, &quick_name, rpc, inb),
+            move |rpc, inb| on_ipcp(&weak, &ipcp_name, pid, rpc, inb),
+        )
         .map_err(|e| fail(e.to_string()))?;
         reap(child, format!("IPCP {name} (pid {pid})"));
         Ok(Ipcp {
@@ -185,6 +189,42 @@ impl Default for Spawner {
     }
 }
 
+/// Notes from an IPCP answered on its connection's reader: whatever needs no waiting (a
+/// flow request some process accepts right now, a flow down, an MTU). The rest goes to
+/// [`on_ipcp`] on a thread of the pool.
+fn ipcp_quick(irmd: &Weak<Irmd>, name: &str, rpc: &Arc<Rpc>, inb: Inbound) -> Option<Inbound> {
+    let Some(irmd) = irmd.upgrade() else {
+        return Some(inb);
+    };
+    let Inbound::Note { id, body, fds } = inb else {
+        return Some(inb);
+    };
+    let (answer, fds) = match body {
+        IpcpNote::FlowReqArr {
+            ref hash,
+            qos,
+            local_peer,
+        } => match irmd.flow_req_arr(name, hash, qos, local_peer, false) {
+            Ok(Some((flow_id, fds))) => (IpcpResp::FlowAccepted { flow_id }, fds),
+            Ok(None) => return Some(Inbound::Note { id, body, fds }),
+            Err(e) => (IpcpResp::Err(e), Vec::new()),
+        },
+        IpcpNote::FlowDown { flow_id } => {
+            irmd.flow_down(flow_id);
+            (IpcpResp::Ok, Vec::new())
+        }
+        IpcpNote::Mtu { mtu } => {
+            irmd.ipcp_mtu(name, mtu);
+            (IpcpResp::Ok, Vec::new())
+        }
+    };
+    let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+    if let Err(e) = rpc.reply(id, answer, &borrowed) {
+        warn!("IPCP {name}: cannot answer: {e}");
+    }
+    None
+}
+
 /// Requests and notes from an IPCP.
 fn on_ipcp(irmd: &Weak<Irmd>, name: &str, pid: u32, rpc: &Arc<Rpc>, inb: Inbound) {
     let Some(irmd) = irmd.upgrade() else {
@@ -198,8 +238,9 @@ fn on_ipcp(irmd: &Weak<Irmd>, name: &str, pid: u32, rpc: &Arc<Rpc>, inb: Inbound
                     hash,
                     qos,
                     local_peer,
-                } => match irmd.flow_req_arr(name, &hash, qos, local_peer) {
-                    Ok((flow_id, fds)) => (IpcpResp::FlowAccepted { flow_id }, fds),
+                } => match irmd.flow_req_arr(name, &hash, qos, local_peer, true) {
+                    Ok(Some((flow_id, fds))) => (IpcpResp::FlowAccepted { flow_id }, fds),
+                    Ok(None) => (IpcpResp::Err(IrmError::Timeout), Vec::new()),
                     Err(e) => (IpcpResp::Err(e), Vec::new()),
                 },
                 IpcpNote::FlowDown { flow_id } => {

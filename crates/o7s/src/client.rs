@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::rundir;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::net::{connect, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 /// Idle request connections kept for the next request.
 const IDLE_CONNS: usize = 16;
@@ -64,15 +64,22 @@ impl Irm {
     }
 }
 
-/// The process's main connection: opened on first use of a flow, kept for the life of the
-/// process; the IRMd deallocates the process's flows when it closes.
-static SESSION: OnceLock<Mutex<Option<Irm>>> = OnceLock::new();
+/// The process's main connection (and the pid of the process that opened it): opened on
+/// first use of a flow, kept for the life of the process; the IRMd deallocates the process's
+/// flows when it closes. Requests that need no answer ([`IrmReq::FlowRelease`]) go over it
+/// too.
+static SESSION: Mutex<Option<(u32, Arc<Irm>)>> = Mutex::new(None);
 
-/// Make sure this process has announced itself to the IRMd.
+fn my_pid() -> u32 {
+    rustix::process::getpid().as_raw_nonzero().get() as u32
+}
+
+/// Make sure this process has announced itself to the IRMd (a forked child announces
+/// itself: the connection it inherited is its parent's).
 pub(crate) fn ensure_session() -> Result<(), Error> {
-    let cell = SESSION.get_or_init(|| Mutex::new(None));
-    let mut guard = cell.lock().unwrap_or_else(|e| e.into_inner());
-    if guard.is_some() {
+    let mut guard = SESSION.lock().unwrap_or_else(|e| e.into_inner());
+    let pid = my_pid();
+    if guard.as_ref().is_some_and(|(p, _)| *p == pid) {
         return Ok(());
     }
     let irm = Irm::connect()?;
@@ -81,8 +88,20 @@ pub(crate) fn ensure_session() -> Result<(), Error> {
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_default();
     irm.call_ok(&IrmReq::Announce { prog })?;
-    *guard = Some(irm);
+    *guard = Some((pid, Arc::new(irm)));
     Ok(())
+}
+
+/// Send `req`, which gets no answer, on this process's main connection; false when it could
+/// not go (no main connection of this process's own, or it failed).
+pub(crate) fn send_quiet(req: &IrmReq) -> bool {
+    let session = SESSION
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .filter(|(p, _)| *p == my_pid())
+        .map(|(_, irm)| irm.clone());
+    session.is_some_and(|irm| wire::send(irm.sock.as_fd(), req, &[]).is_ok())
 }
 
 /// Request connections not in use, and the process they belong to (a child forked after
@@ -98,7 +117,7 @@ fn idle() -> std::sync::MutexGuard<'static, (u32, Vec<Irm>)> {
 /// before the request went out is replaced once; one that carried a request is never used
 /// again unless the request was answered.
 pub(crate) fn call(req: &IrmReq) -> Result<(IrmResp, Vec<OwnedFd>), Error> {
-    let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    let pid = my_pid();
     let reused = {
         let mut g = idle();
         if g.0 != pid {

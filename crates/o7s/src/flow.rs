@@ -49,7 +49,8 @@ impl Timed for FlowInner {
     }
 }
 
-/// A flow to a name. Reads and writes move whole messages. Dropping a flow deallocates it.
+/// A flow to a name. Reads and writes move whole messages. Dropping a flow deallocates it
+/// (without waiting for the IRMd's answer).
 ///
 /// A `Flow` may be shared between threads (`&Flow` is enough to read and write): reads are
 /// serialised among readers and writes among writers, and one reader and one writer run in
@@ -123,7 +124,10 @@ impl Flow {
         let ep = Endpoint::new(mem, side, own, peer, live)?;
         let packet_mtu = ep.max_packet().min(g.mtu as usize);
         let (reliable, mtu) = if frct::wants_frct(&g.qos) {
-            let cfg = frct::config_for(&g.qos, packet_mtu);
+            // A flow through an IPCP (which reserves headroom for its headers) loses what
+            // finds the receive ring full: the window must fit the ring.
+            let window = (ep.headroom() > 0).then(|| ep.rx_fits(packet_mtu));
+            let cfg = frct::config_for(&g.qos, packet_mtu, window);
             (Some(Reliable::new(cfg)), frct::MAX_MESSAGE)
         } else {
             (None, packet_mtu)
@@ -375,7 +379,7 @@ impl Flow {
 
     /// Deallocate the flow now and report whether the IRMd agreed.
     pub fn dealloc(self) -> Result<(), Error> {
-        self.inner.release()
+        self.inner.release(false)
     }
 }
 
@@ -427,13 +431,18 @@ impl FlowInner {
         }
     }
 
-    fn release(&self) -> Result<(), Error> {
+    /// Deallocate the flow; with `quiet`, without waiting for the IRMd's answer (when the
+    /// process's main connection can carry it).
+    fn release(&self, quiet: bool) -> Result<(), Error> {
         if self.released.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
         if let Some(r) = &self.frct {
             let linger = *self.linger.lock().unwrap_or_else(|e| e.into_inner());
             r.close(&self.ep, linger);
+        }
+        if quiet && client::send_quiet(&IrmReq::FlowRelease { flow_id: self.id }) {
+            return Ok(());
         }
         match client::call_ok(&IrmReq::FlowDealloc { flow_id: self.id }) {
             // The peer or the layer already took it down: the flow is gone either way.
@@ -444,8 +453,10 @@ impl FlowInner {
 }
 
 impl Drop for Flow {
+    /// Deallocates the flow without waiting for the IRMd (see [`Flow::dealloc`] to know
+    /// whether it agreed).
     fn drop(&mut self) {
-        if let Err(e) = self.inner.release() {
+        if let Err(e) = self.inner.release(true) {
             tracing::debug!(flow = self.inner.id, "dealloc on drop: {e}");
         }
     }

@@ -211,6 +211,10 @@ pub enum IrmReq {
     FlowDealloc {
         flow_id: u64,
     },
+    /// Deallocate a flow without an answer (an application dropped it; nothing waits).
+    FlowRelease {
+        flow_id: u64,
+    },
     /// Join the broadcast layer named `layer` on this system (the prototype's `flow_join`):
     /// a flow on which every packet written reaches every other member of the layer.
     /// Answered by [`IrmResp::Flow`] with the flow's fds.

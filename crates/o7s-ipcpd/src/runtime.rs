@@ -8,10 +8,20 @@ use rustix::fd::OwnedFd;
 use std::sync::{mpsc, Arc};
 use tracing::{error, info};
 
+/// An inbound request: its id, body and fds.
+pub type Request = (u64, o7s::ctrl::msg::IpcpReq, Vec<OwnedFd>);
+
 /// What every IPCP kind implements; the runtime shuttles control messages to it.
 pub trait IpcpLogic: Send + Sync + 'static {
     /// Answer request `id` (with `rpc.reply`); `fds` came with it (a flow's four fds).
     fn handle(&self, rpc: &Arc<Rpc>, id: u64, req: o7s::ctrl::msg::IpcpReq, fds: Vec<OwnedFd>);
+
+    /// Called first, on the control connection's reader: answer (or start answering) a
+    /// request that needs no waiting, so no other thread wakes up for it; give back the
+    /// rest, which [`IpcpLogic::handle`] gets on a thread of the pool. It must never block.
+    fn quick(&self, _rpc: &Arc<Rpc>, req: Request) -> Option<Request> {
+        Some(req)
+    }
 }
 
 /// The program: its name and the IPCP kinds it holds.
@@ -76,7 +86,14 @@ Options:
         };
         let (done_tx, done_rx) = mpsc::channel::<()>();
         let done_tx = std::sync::Mutex::new(done_tx);
-        let _rpc = Rpc::start(sock, move |rpc, inb| match inb {
+        let fast = logic.clone();
+        let quick = move |rpc: &Arc<Rpc>, inb: Inbound| match inb {
+            Inbound::Req { id, body, fds } => fast
+                .quick(rpc, (id, body, fds))
+                .map(|(id, body, fds)| Inbound::Req { id, body, fds }),
+            other => Some(other),
+        };
+        let _rpc = Rpc::start_with(sock, quick, move |rpc, inb| match inb {
             Inbound::Req { id, body, fds } => logic.handle(rpc, id, body, fds),
             Inbound::Note { id, .. } => {
                 let e = o7s::ctrl::msg::IrmError::BadRequest {

@@ -4,6 +4,7 @@
 use super::Uni;
 use crate::dataplane::Egress;
 use o7s::ctrl::msg::IrmError;
+use o7s::ctrl::timer::{self, TimerId};
 use o7s_proto::ca::CaCtx;
 use o7s_proto::wire::dt::{Qc, FA_EID, RES_EIDS};
 use o7s_proto::wire::fa::{FaPacket, FaRepr};
@@ -11,7 +12,6 @@ use o7s_proto::{NameHash, QosCube, QosSpec};
 use rustix::fd::OwnedFd;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 use tracing::{debug, warn};
@@ -34,13 +34,23 @@ pub struct Fa {
     /// Our endpoint ids -> flow ids.
     pub eids: Mutex<HashMap<u64, u64>>,
     /// Requests waiting for a reply, by our endpoint id.
-    pending: Mutex<HashMap<u64, SyncSender<(i32, u64)>>>,
+    pending: Mutex<HashMap<u64, Pending>>,
     pub refused: std::sync::atomic::AtomicU64,
     pub bad: std::sync::atomic::AtomicU64,
     /// Congestion avoidance state per flow, by our endpoint id.
     pub ca: Mutex<HashMap<u64, CaCtx>>,
     pub updates_rx: std::sync::atomic::AtomicU64,
     pub updates_tx: std::sync::atomic::AtomicU64,
+}
+
+/// A reply to a flow request: the response and the responder's endpoint id.
+type FlowReply = (i32, u64);
+
+/// A flow request waiting for its reply: what to do with the reply (`None` when none came
+/// in time), and the deadline's timer.
+struct Pending {
+    done: Box<dyn FnOnce(Option<FlowReply>) + Send>,
+    timer: Option<TimerId>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -83,23 +93,69 @@ impl Uni {
         }
     }
 
-    /// The IRMd asks for a flow to the name with `hash`.
+    /// The IRMd asks for a flow to the name with `hash`: look it up (which may wait for
+    /// the directory), then as [`Uni::flow_alloc_to`].
     pub fn flow_alloc(
         self: &Arc<Self>,
         flow_id: u64,
         hash: &NameHash,
         qos: QosSpec,
         fds: Vec<OwnedFd>,
-    ) -> Result<(), IrmError> {
-        let addrs = self.resolve(hash)?;
+        done: impl FnOnce(Result<(), IrmError>) + Send + 'static,
+    ) {
+        match self.resolve(hash) {
+            Ok(addrs) => self.flow_alloc_to(&addrs, flow_id, hash, qos, fds, done),
+            Err(e) => done(Err(e)),
+        }
+    }
+
+    /// Send the flow request for `hash` to the first of `addrs` (where the name was found);
+    /// `done` gets the outcome on the thread that receives the reply (or at the deadline,
+    /// on the timer thread). Nothing waits here.
+    pub fn flow_alloc_to(
+        self: &Arc<Self>,
+        addrs: &[u64],
+        flow_id: u64,
+        hash: &NameHash,
+        qos: QosSpec,
+        fds: Vec<OwnedFd>,
+        done: impl FnOnce(Result<(), IrmError>) + Send + 'static,
+    ) {
         let Some(&addr) = addrs.first() else {
-            return Err(IrmError::NameNotFound {
+            return done(Err(IrmError::NameNotFound {
                 name: hash.to_string(),
-            });
+            }));
         };
         let eid = self.fa.new_eid(flow_id);
-        let (tx, rx) = sync_channel(1);
-        lock(&self.fa.pending).insert(eid, tx);
+        let me = self.clone();
+        let h = hash.clone();
+        let on_reply = move |reply: Option<(i32, u64)>| {
+            let r = me.flow_replied(addr, eid, flow_id, &h, qos, fds, reply);
+            done(r)
+        };
+        lock(&self.fa.pending).insert(
+            eid,
+            Pending {
+                done: Box::new(on_reply),
+                timer: None,
+            },
+        );
+        let weak = Arc::downgrade(self);
+        let t = timer::at(Instant::now() + REPLY_WAIT, move || {
+            if let Some(me) = weak.upgrade() {
+                let p = lock(&me.fa.pending).remove(&eid);
+                if let Some(p) = p {
+                    (p.done)(None);
+                }
+            }
+        });
+        match lock(&self.fa.pending).get_mut(&eid) {
+            Some(p) => p.timer = Some(t),
+            // Answered already.
+            None => {
+                timer::cancel(t);
+            }
+        }
         self.fa_send(
             addr,
             &FaRepr::FlowReq {
@@ -110,8 +166,21 @@ impl Uni {
                 data: &[],
             },
         );
-        let reply = rx.recv_timeout(REPLY_WAIT).ok();
-        lock(&self.fa.pending).remove(&eid);
+    }
+
+    /// The reply (or none) to our flow request from endpoint `eid` to `addr`: the flow
+    /// takes its place on the data path, or is refused.
+    #[allow(clippy::too_many_arguments)]
+    fn flow_replied(
+        self: &Arc<Self>,
+        addr: u64,
+        eid: u64,
+        flow_id: u64,
+        hash: &NameHash,
+        qos: QosSpec,
+        fds: Vec<OwnedFd>,
+        reply: Option<(i32, u64)>,
+    ) -> Result<(), IrmError> {
         let fail = |why: String| {
             self.forget_eid(eid);
             IrmError::IpcpFailed {
@@ -190,14 +259,20 @@ impl Uni {
                 ..
             } => {
                 // Only a pending request's own (random, 64-bit) endpoint id matches: a forged
-                // or late reply changes nothing.
-                match lock(&self.fa.pending).remove(&r_eid) {
-                    Some(tx) if response != 0 || s_eid >= RES_EIDS => {
-                        let _ = tx.send((response, s_eid));
+                // or late reply changes nothing. An acceptance must name a usable endpoint.
+                let p = {
+                    let mut pending = lock(&self.fa.pending);
+                    match pending.get(&r_eid) {
+                        Some(_) if response != 0 || s_eid >= RES_EIDS => pending.remove(&r_eid),
+                        _ => None,
                     }
-                    Some(tx) => {
-                        lock(&self.fa.pending).insert(r_eid, tx);
-                        self.fa.bad.fetch_add(1, Ordering::Relaxed);
+                };
+                match p {
+                    Some(p) => {
+                        if let Some(t) = p.timer {
+                            timer::cancel(t);
+                        }
+                        (p.done)(Some((response, s_eid)));
                     }
                     None => {
                         self.fa.bad.fetch_add(1, Ordering::Relaxed);

@@ -174,24 +174,30 @@ impl Uni {
         }
     }
 
-    /// Look `hash` up: our own registrations first, then the directory.
-    pub fn resolve(self: &Arc<Self>, hash: &NameHash) -> Result<Vec<u64>, IrmError> {
+    /// Where `hash` is, if that is known without a directory lookup: registered here, or
+    /// found a moment ago.
+    pub fn resolve_known(&self, hash: &NameHash) -> Option<Vec<u64>> {
         if lock(&self.registered).contains_key(hash) {
-            return Ok(vec![self.addr]);
+            return Some(vec![self.addr]);
         }
         let now = std::time::Instant::now();
-        {
-            let mut cache = lock(&self.resolved);
-            match cache.get(hash) {
-                Some((addrs, at)) if now.duration_since(*at) < RESOLVED_TTL => {
-                    return Ok(addrs.clone())
-                }
-                Some(_) => {
-                    cache.remove(hash);
-                }
-                None => {}
+        let mut cache = lock(&self.resolved);
+        match cache.get(hash) {
+            Some((addrs, at)) if now.duration_since(*at) < RESOLVED_TTL => Some(addrs.clone()),
+            Some(_) => {
+                cache.remove(hash);
+                None
             }
+            None => None,
         }
+    }
+
+    /// Look `hash` up: our own registrations first, then the directory.
+    pub fn resolve(self: &Arc<Self>, hash: &NameHash) -> Result<Vec<u64>, IrmError> {
+        if let Some(addrs) = self.resolve_known(hash) {
+            return Ok(addrs);
+        }
+        let now = std::time::Instant::now();
         let mut addrs = self.ctl.resolve(self, hash, LOOKUP_WAIT)?;
         // Our own address for a name no longer registered here is stale.
         addrs.retain(|a| *a != self.addr);
@@ -232,7 +238,7 @@ impl Uni {
         }
     }
 
-    fn answer(self: &Arc<Self>, req: IpcpReq, fds: Vec<OwnedFd>) -> Result<IpcpResp, IrmError> {
+    fn answer(self: &Arc<Self>, req: IpcpReq) -> Result<IpcpResp, IrmError> {
         match req {
             IpcpReq::Bootstrap { .. } | IpcpReq::Enroll { .. } => {
                 Err(IrmError::AlreadyBootstrapped {
@@ -254,10 +260,10 @@ impl Uni {
                 Ok(IpcpResp::Ok)
             }
             IpcpReq::Query { hash } => Ok(IpcpResp::Bool(!self.resolve(&hash)?.is_empty())),
-            IpcpReq::FlowAlloc { flow_id, hash, qos } => {
-                self.flow_alloc(flow_id, &hash, qos, fds)?;
-                Ok(IpcpResp::Ok)
-            }
+            // Answered when the reply comes (see `UnicastIpcp::handle`).
+            IpcpReq::FlowAlloc { .. } => Err(IrmError::Internal(
+                "a flow allocation is not answered here".into(),
+            )),
             IpcpReq::FlowDealloc { flow_id } => {
                 if let Some(p) = self.dp.remove(flow_id) {
                     self.forget_eid(p.peer.local_eid);
@@ -394,14 +400,9 @@ impl UnicastIpcp {
         }
     }
 
-    fn answer(
-        &self,
-        req: IpcpReq,
-        fds: Vec<OwnedFd>,
-        rpc: &Arc<Rpc>,
-    ) -> Result<IpcpResp, IrmError> {
+    fn answer(&self, req: IpcpReq, rpc: &Arc<Rpc>) -> Result<IpcpResp, IrmError> {
         if let Some(uni) = lock(&self.run).clone() {
-            return uni.answer(req, fds);
+            return uni.answer(req);
         }
         match req {
             IpcpReq::Bootstrap { layer, params } => {
@@ -454,11 +455,63 @@ impl UnicastIpcp {
     }
 }
 
-impl IpcpLogic for UnicastIpcp {
-    fn handle(&self, rpc: &Arc<Rpc>, id: u64, req: IpcpReq, fds: Vec<OwnedFd>) {
-        let answer = self.answer(req, fds, rpc).unwrap_or_else(IpcpResp::Err);
+/// Answer the IRMd's flow allocation `id` once its outcome is known.
+fn reply_alloc(rpc: &Arc<Rpc>, id: u64) -> impl FnOnce(Result<(), IrmError>) + Send + 'static {
+    let rpc = rpc.clone();
+    move |r| {
+        let answer = r.map_or_else(IpcpResp::Err, |()| IpcpResp::Ok);
         if let Err(e) = rpc.reply(id, answer, &[]) {
             warn!("cannot answer the IRMd: {e}");
+        }
+    }
+}
+
+impl IpcpLogic for UnicastIpcp {
+    fn handle(&self, rpc: &Arc<Rpc>, id: u64, req: IpcpReq, fds: Vec<OwnedFd>) {
+        if let IpcpReq::FlowAlloc { flow_id, hash, qos } = &req {
+            if let Some(uni) = lock(&self.run).clone() {
+                // The name may need a directory lookup (this thread may wait for it); the
+                // answer goes out when the far side replies.
+                uni.flow_alloc(*flow_id, hash, *qos, fds, reply_alloc(rpc, id));
+                return;
+            }
+        }
+        drop(fds);
+        let answer = self.answer(req, rpc).unwrap_or_else(IpcpResp::Err);
+        if let Err(e) = rpc.reply(id, answer, &[]) {
+            warn!("cannot answer the IRMd: {e}");
+        }
+    }
+
+    /// A flow allocation to a name whose place is known, and a query about one, are
+    /// answered from the control connection's reader (no lookup to wait for).
+    fn quick(
+        &self,
+        rpc: &Arc<Rpc>,
+        req: crate::runtime::Request,
+    ) -> Option<crate::runtime::Request> {
+        let Some(uni) = lock(&self.run).clone() else {
+            return Some(req);
+        };
+        let (id, body, fds) = req;
+        match &body {
+            IpcpReq::FlowAlloc { flow_id, hash, qos } => match uni.resolve_known(hash) {
+                Some(addrs) => {
+                    uni.flow_alloc_to(&addrs, *flow_id, hash, *qos, fds, reply_alloc(rpc, id));
+                    None
+                }
+                None => Some((id, body, fds)),
+            },
+            IpcpReq::Query { hash } => match uni.resolve_known(hash) {
+                Some(addrs) => {
+                    if let Err(e) = rpc.reply(id, IpcpResp::Bool(!addrs.is_empty()), &[]) {
+                        warn!("cannot answer the IRMd: {e}");
+                    }
+                    None
+                }
+                None => Some((id, body, fds)),
+            },
+            _ => Some((id, body, fds)),
         }
     }
 }

@@ -232,6 +232,16 @@ impl Endpoint {
         self.inner.headroom()
     }
 
+    /// What the ring this endpoint reads holds, for a peer that drops what does not fit
+    /// (an IPCP delivering from the network): (bytes, bytes per packet besides its
+    /// payload). Packets whose payloads and per-packet bytes sum to no more than the bytes
+    /// minus one more packet (the room a record may lose to the skip at the buffer's end)
+    /// always fit, wherever the ring's positions stand.
+    pub fn rx_budget(&self) -> (usize, usize) {
+        let per_packet = crate::layout::REC_HDR + self.geometry.headroom + 7;
+        (self.geometry.capacity, per_packet)
+    }
+
     /// Write one packet without blocking: `WouldBlock` if the ring is full (backpressure, the
     /// packet is not queued), `TooBig` above [`max_packet`](Self::max_packet), `Down` if the
     /// flow is down (checked from a cached flag, and by polling every 1024 packets or when full).

@@ -108,6 +108,17 @@ pub struct FrctConfig {
     pub start_window: u32,
     /// Reorder queue size; the receive window this endpoint announces (prototype `RQ_SIZE`).
     pub rq_size: u32,
+    /// Bytes the buffer in front of this receiver holds, where packets wait before
+    /// [`Frcti::handle_packet`] sees them and whose writer drops what does not fit (the ring
+    /// an IPCP fills), and the bytes it spends per packet besides the packet itself. The
+    /// window announced is then at most as many packets as fit, less one (a ring may lose
+    /// a record's room to the skip at its end), judged by the largest
+    /// packet received lately (before any, by `max_fragment`), and at least two: counted in
+    /// packets, a window of `rq_size` full-size packets may overflow a buffer that small
+    /// ones never fill. `None`: `rq_size` whatever the packets' size. With a bound, the
+    /// peer's buffer is taken to be alike: `start_window` is at most the window this
+    /// endpoint would announce for full-size packets.
+    pub rcv_buf: Option<(usize, usize)>,
     /// RTO before the first RTT sample (prototype: 1 s).
     pub initial_rto: Duration,
     /// Lower bound of the RTO (prototype `RTO_MIN`, 250 µs).
@@ -148,6 +159,7 @@ impl Default for FrctConfig {
             initial_seqno: 0,
             start_window: 64,
             rq_size: 256,
+            rcv_buf: None,
             initial_rto: Duration::from_secs(1),
             rto_min: Duration::from_micros(250),
             rto_max: Duration::from_secs(10),
@@ -279,6 +291,21 @@ impl Segment {
     }
 }
 
+/// A packet [`Frcti::next_out`] hands out.
+enum Out {
+    /// `snd_buf[i]`, its header written in place.
+    Seg(usize),
+    /// A packet of its own (acks, rendez-vous, data of unreliable flows).
+    Owned(Vec<u8>),
+}
+
+/// Packets over which a receiver with a `rcv_buf` remembers the largest one it got.
+const SIZE_PERIOD: u32 = 256;
+
+/// Send buffers of acknowledged packets kept for new ones, at most (fresh 64 KiB buffers
+/// page-fault, and the allocator gives large ones back to the system).
+const SPARE_BUFS: usize = 32;
+
 #[derive(Debug)]
 enum Slot {
     Empty,
@@ -306,6 +333,8 @@ pub struct Frcti {
     window_closed_at: Option<Instant>,
     last_rdv: Option<Instant>,
     failed: Option<FrctError>,
+    /// Buffers of acknowledged segments, for new ones.
+    spare: Vec<Vec<u8>>,
     dup_acks: u32,
     fast_rtx: bool,
     /// Selective acks: the end of the highest range the peer reported received, and where
@@ -329,6 +358,9 @@ pub struct Frcti {
     /// The message being reassembled, and how many fragments it holds.
     asm: Option<Vec<u8>>,
     asm_frags: u64,
+    /// Length of the last message reassembled: room a new one starts with, so that it is
+    /// not copied again as it grows.
+    asm_hint: usize,
     /// The next complete message for the application. While it waits, nothing leaves the
     /// reorder queue.
     ready: Option<Vec<u8>>,
@@ -339,6 +371,9 @@ pub struct Frcti {
     fc_due: bool,
     last_ack_sent: u32,
     last_rwe_sent: u32,
+    /// Largest data packet received in the current and in the previous period of
+    /// [`SIZE_PERIOD`] packets, and how many the current one has seen (for `rcv_buf`).
+    rcv_big: (usize, usize, u32),
     counters: FrctCounters,
 }
 
@@ -365,7 +400,7 @@ impl Frcti {
         cfg.max_message = cfg.max_message.max(1);
         let isn = cfg.initial_seqno;
         let rtt = RttEstimator::new(cfg.initial_rto, cfg.rto_min, cfg.rto_max);
-        Frcti {
+        let mut f = Frcti {
             snd_lwe: isn,
             snd_next: isn,
             snd_rwe: isn.wrapping_add(cfg.start_window),
@@ -377,6 +412,7 @@ impl Frcti {
             window_closed_at: None,
             last_rdv: None,
             failed: None,
+            spare: Vec::new(),
             dup_acks: 0,
             fast_rtx: false,
             sack_high: None,
@@ -389,6 +425,7 @@ impl Frcti {
             gaps: VecDeque::new(),
             asm: None,
             asm_frags: 0,
+            asm_hint: 0,
             ready: None,
             unordered: VecDeque::new(),
             unordered_bytes: 0,
@@ -396,9 +433,17 @@ impl Frcti {
             fc_due: false,
             last_ack_sent: 0,
             last_rwe_sent: 0,
+            rcv_big: (0, 0, 0),
             counters: FrctCounters::default(),
             cfg,
+        };
+        if f.cfg.rcv_buf.is_some() {
+            // The peer's buffer is taken to be like ours: send no more full-size packets
+            // before its first window update than ours would take.
+            f.cfg.start_window = f.cfg.start_window.min(f.rcv_window());
+            f.snd_rwe = isn.wrapping_add(f.cfg.start_window);
         }
+        f
     }
 
     pub fn config(&self) -> &FrctConfig {
@@ -504,8 +549,45 @@ impl Frcti {
             .saturating_add(self.cfg.r)
     }
 
+    /// The right window edge: `rcv_window` beyond the read point, and never before the edge
+    /// announced last (packets up to it may be on their way).
     fn rcv_rwe(&self) -> u32 {
-        self.rcv_read.wrapping_add(self.cfg.rq_size)
+        let rwe = self.rcv_read.wrapping_add(self.rcv_window());
+        if before(rwe, self.last_rwe_sent) && dist(rwe, self.last_rwe_sent) <= RWE_MASK >> 1 {
+            self.last_rwe_sent
+        } else {
+            rwe
+        }
+    }
+
+    /// The receive window in packets: `rq_size`, or as many of the largest packets seen
+    /// lately as `rcv_buf` holds.
+    fn rcv_window(&self) -> u32 {
+        let Some((bytes, per_packet)) = self.cfg.rcv_buf else {
+            return self.cfg.rq_size;
+        };
+        let big = match self.rcv_big.0.max(self.rcv_big.1) {
+            0 => self.cfg.max_fragment.saturating_add(HEADER_LEN),
+            b => b,
+        };
+        // One packet's room less: a ring may lose up to a record to the skip at its end.
+        let n = (bytes / big.saturating_add(per_packet).max(1)).saturating_sub(1);
+        u32::try_from(n)
+            .unwrap_or(u32::MAX)
+            .clamp(2.min(self.cfg.rq_size), self.cfg.rq_size)
+    }
+
+    /// A data packet of `len` bytes arrived: keep track of the largest ones.
+    fn note_size(&mut self, len: usize) {
+        if self.cfg.rcv_buf.is_none() {
+            return;
+        }
+        let (cur, _, seen) = &mut self.rcv_big;
+        *cur = (*cur).max(len);
+        *seen += 1;
+        if *seen >= SIZE_PERIOD {
+            self.rcv_big = (0, self.rcv_big.0, 0);
+        }
     }
 
     /// Queue a message for transmission: under the next sequence number, or, when longer
@@ -569,7 +651,7 @@ impl Frcti {
         if drf {
             flags |= FrctFlags::DRF;
         }
-        let mut buf = Vec::with_capacity(HEADER_LEN + payload.len());
+        let mut buf = self.seg_buf(HEADER_LEN + payload.len());
         buf.extend_from_slice(&[0; HEADER_LEN]);
         buf.extend_from_slice(payload);
         self.snd_buf.push_back(Segment {
@@ -584,6 +666,26 @@ impl Frcti {
         });
         self.snd_bytes += payload.len();
         self.snd_next = self.snd_next.wrapping_add(1);
+    }
+
+    /// An empty buffer for `len` bytes: a spare one that is large enough, else a new one.
+    fn seg_buf(&mut self, len: usize) -> Vec<u8> {
+        match self.spare.iter().rposition(|b| b.capacity() >= len) {
+            Some(i) => {
+                let mut b = self.spare.swap_remove(i);
+                b.clear();
+                b
+            }
+            None => Vec::with_capacity(len),
+        }
+    }
+
+    /// Keep the buffer of a segment that is gone, for a new one.
+    fn recycle_seg_buf(&mut self, b: Vec<u8>) {
+        // Small ones (acks) are cheap to allocate and would only take the places.
+        if self.spare.len() < SPARE_BUFS && b.capacity() >= 1024 {
+            self.spare.push(b);
+        }
     }
 
     fn header(&mut self, mut flags: FrctFlags, seqno: u32, now: Instant) -> FrctRepr {
@@ -625,14 +727,48 @@ impl Frcti {
 
     /// The next packet to put on the wire, if any is due at `now`.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        match self.next_out(now)? {
+            Out::Seg(i) => Some(self.snd_buf[i].buf.clone()),
+            Out::Owned(v) => Some(v),
+        }
+    }
+
+    /// As [`Self::poll_transmit`], but hands the packet to `emit` as a slice instead of a
+    /// new buffer: data packets of reliable flows are given straight from the send buffer,
+    /// without the copy `poll_transmit` makes of them. The packet counts as sent whatever
+    /// `emit` does with it (a packet the caller cannot send is a packet the layer lost).
+    /// No packet is longer than [`Self::max_packet_len`].
+    pub fn poll_transmit_with<R>(
+        &mut self,
+        now: Instant,
+        emit: impl FnOnce(&[u8]) -> R,
+    ) -> Option<R> {
+        match self.next_out(now)? {
+            Out::Seg(i) => Some(emit(&self.snd_buf[i].buf)),
+            Out::Owned(v) => {
+                let r = emit(&v);
+                self.recycle_seg_buf(v);
+                Some(r)
+            }
+        }
+    }
+
+    /// The longest packet [`Self::poll_transmit`] emits: a header and a whole fragment, or a
+    /// pure ack with every selective-ack range, whichever is longer (`usize::MAX` when the
+    /// flow does not fragment).
+    pub fn max_packet_len(&self) -> usize {
+        HEADER_LEN.saturating_add(self.cfg.max_fragment.max(2 + 8 * MAX_SACK_RANGES))
+    }
+
+    fn next_out(&mut self, now: Instant) -> Option<Out> {
         self.check_failure(now);
         if self.failed == Some(FrctError::RetransmitTimeout) {
             return None;
         }
         // Retransmissions first.
         if self.cfg.reliable {
-            if let Some(p) = self.poll_retransmit(now) {
-                return Some(p);
+            if let Some(i) = self.poll_retransmit(now) {
+                return Some(Out::Seg(i));
             }
         }
         // New data, as far as the peer's window goes.
@@ -658,7 +794,7 @@ impl Frcti {
                     ..FrctRepr::default()
                 };
                 Self::put_header(&repr, &mut out);
-                return Some(out);
+                return Some(Out::Owned(out));
             }
         }
         // Pure ack and/or window update.
@@ -670,7 +806,7 @@ impl Frcti {
             if self.cfg.reliable {
                 self.put_sack(&mut out);
             }
-            return Some(out);
+            return Some(Out::Owned(out));
         }
         if ack_now {
             self.ack_due = None;
@@ -679,7 +815,7 @@ impl Frcti {
     }
 
     /// First transmission of `snd_buf[snd_sent]`, which the window admits.
-    fn transmit_new(&mut self, now: Instant) -> Vec<u8> {
+    fn transmit_new(&mut self, now: Instant) -> Out {
         let i = self.snd_sent;
         let (flags, seqno) = (self.snd_buf[i].flags, self.snd_buf[i].seqno);
         let repr = self.header(flags, seqno, now);
@@ -688,7 +824,7 @@ impl Frcti {
             let mut seg = self.snd_buf.pop_front().expect("segment at snd_sent == 0");
             self.snd_bytes -= seg.payload_len();
             Self::put_header(&repr, &mut seg.buf);
-            return seg.buf;
+            return Out::Owned(seg.buf);
         }
         let rto = self.rtx_timeout();
         let seg = &mut self.snd_buf[i];
@@ -696,10 +832,11 @@ impl Frcti {
         seg.last_tx = Some(now);
         seg.rtx_at = Some(now + rto);
         seg.tx_count = 1;
-        let mut out = seg.buf.clone();
+        // The header goes in front of the kept payload: the packet leaves from the send
+        // buffer itself (a retransmission rewrites it).
+        Self::put_header(&repr, &mut seg.buf);
         self.snd_sent += 1;
-        Self::put_header(&repr, &mut out);
-        out
+        Out::Seg(i)
     }
 
     /// How long a packet waits for its ack: the RTO plus the peer's ack delay, which holds
@@ -847,7 +984,7 @@ impl Frcti {
     /// hole is acked and the ack stops at the next hole (a partial ack), that packet's timer
     /// has long expired and it goes out at once: one hole repaired per round trip
     /// (NewReno), instead of every packet after a hole timing out and going out again.
-    fn poll_retransmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+    fn poll_retransmit(&mut self, now: Instant) -> Option<usize> {
         if self.snd_sent == 0 {
             self.fast_rtx = false;
             return None;
@@ -870,8 +1007,8 @@ impl Frcti {
         Some(self.retransmit(0, now))
     }
 
-    /// Send `snd_buf[i]` again.
-    fn retransmit(&mut self, i: usize, now: Instant) -> Vec<u8> {
+    /// Send `snd_buf[i]` again: its header is rewritten in place; returns `i`.
+    fn retransmit(&mut self, i: usize, now: Instant) -> usize {
         let rto = self.rtx_timeout();
         let seg = &mut self.snd_buf[i];
         seg.tx_count += 1;
@@ -880,9 +1017,8 @@ impl Frcti {
         let (flags, seqno) = (seg.flags, seg.seqno);
         self.counters.retransmissions += 1;
         let repr = self.header(flags, seqno, now);
-        let mut out = self.snd_buf[i].buf.clone();
-        Self::put_header(&repr, &mut out);
-        out
+        Self::put_header(&repr, &mut self.snd_buf[i].buf);
+        i
     }
 
     fn check_failure(&mut self, now: Instant) {
@@ -913,6 +1049,7 @@ impl Frcti {
         if flags.contains(FrctFlags::DATA) {
             // Only data keeps a run alive: a stray ack must not revive a stale one.
             self.rcv_act = Some(now);
+            self.note_size(bytes.len());
         }
 
         if flags.contains(FrctFlags::RDVS) {
@@ -952,7 +1089,7 @@ impl Frcti {
         self.rcv_read = seqno;
         self.rcv_nxt = seqno;
         self.last_ack_sent = seqno;
-        self.last_rwe_sent = seqno.wrapping_add(self.cfg.rq_size);
+        self.last_rwe_sent = seqno.wrapping_add(self.rcv_window());
         self.rq.clear();
         self.rq_bytes = 0;
         self.gaps.clear();
@@ -1012,7 +1149,9 @@ impl Frcti {
                 last_rtx = last_rtx.max(s.last_tx);
             }
             self.snd_bytes -= s.payload_len();
-            self.snd_buf.pop_front();
+            if let Some(s) = self.snd_buf.pop_front() {
+                self.recycle_seg_buf(s.buf);
+            }
             self.snd_sent = self.snd_sent.saturating_sub(1);
         }
         self.snd_lwe = ackno;
@@ -1172,7 +1311,7 @@ impl Frcti {
             }
         }
         // Announce the window again once it has moved by half the reorder queue.
-        if dist(self.last_rwe_sent, self.rcv_rwe()) >= (self.cfg.rq_size / 2).max(1) {
+        if dist(self.last_rwe_sent, self.rcv_rwe()) >= (self.rcv_window() / 2).max(1) {
             self.fc_due = true;
         }
     }
@@ -1191,7 +1330,16 @@ impl Frcti {
                 } else if frag == Frag::Whole {
                     self.ready = Some(data.into_owned());
                 } else {
-                    self.asm = Some(data.into_owned());
+                    let want = self.asm_hint.max(data.len()).min(max);
+                    let asm = match data {
+                        Cow::Owned(v) if v.capacity() >= want => v,
+                        data => {
+                            let mut v = Vec::with_capacity(want);
+                            v.extend_from_slice(&data);
+                            v
+                        }
+                    };
+                    self.asm = Some(asm);
                     self.asm_frags = 1;
                 }
             }
@@ -1209,6 +1357,7 @@ impl Frcti {
                 asm.extend_from_slice(&data);
                 self.asm_frags += 1;
                 if frag == Frag::Last {
+                    self.asm_hint = asm.len();
                     self.ready = self.asm.take();
                     self.asm_frags = 0;
                 }

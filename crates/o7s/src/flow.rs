@@ -126,8 +126,8 @@ impl Flow {
         let (reliable, mtu) = if frct::wants_frct(&g.qos) {
             // A flow through an IPCP (which reserves headroom for its headers) loses what
             // finds the receive ring full: the window must fit the ring.
-            let window = (ep.headroom() > 0).then(|| ep.rx_fits(packet_mtu));
-            let cfg = frct::config_for(&g.qos, packet_mtu, window);
+            let rcv_buf = (ep.headroom() > 0).then(|| ep.rx_budget());
+            let cfg = frct::config_for(&g.qos, packet_mtu, rcv_buf);
             (Some(Reliable::new(cfg)), frct::MAX_MESSAGE)
         } else {
             (None, packet_mtu)

@@ -51,7 +51,14 @@ pub fn wants_frct(qos: &QosSpec) -> bool {
 }
 
 /// The FRCT parameters for a flow with QoS `qos` whose layer carries `mtu` bytes per packet.
-pub fn config_for(qos: &QosSpec, mtu: usize) -> FrctConfig {
+///
+/// `rcv_buf`: when the flow's receive ring is filled by an IPCP, which drops what finds the
+/// ring full, the ring's bytes and its cost per packet (`Endpoint::rx_budget`): the receive
+/// window then holds no more packets than the ring does (see
+/// [`FrctConfig::rcv_buf`]): over a layer with 64 KiB frames, the prototype's 256 packets in
+/// flight overflowed a 1 MiB ring and came back as retransmissions. None (a flow between
+/// two applications, whose full ring only blocks the writer): 256 packets.
+pub fn config_for(qos: &QosSpec, mtu: usize, rcv_buf: Option<(usize, usize)>) -> FrctConfig {
     let max_gap = match qos.max_gap {
         u32::MAX => DEFAULT_MAX_GAP,
         ms => Duration::from_millis(u64::from(ms)).min(MAX_MAX_GAP),
@@ -69,6 +76,7 @@ pub fn config_for(qos: &QosSpec, mtu: usize) -> FrctConfig {
         initial_seqno: rand::random(),
         max_fragment: mtu.saturating_sub(HEADER_LEN).max(1),
         max_message: MAX_MESSAGE,
+        rcv_buf,
         ..FrctConfig::default()
     }
 }
@@ -77,6 +85,9 @@ struct State {
     frcti: Frcti,
     /// A packet the machine emitted that did not fit the ring yet.
     stuck: Option<Vec<u8>>,
+    /// The ring had no room for the longest packet the machine may emit next (so it was
+    /// not asked for one): the bytes to wait for.
+    blocked: Option<usize>,
     /// The ring reported the flow down (and empty).
     down: bool,
     /// A thread sleeps on the ring's eventfd for this flow.
@@ -147,6 +158,7 @@ impl Reliable {
             st: Mutex::new(State {
                 frcti: Frcti::new(cfg, Instant::now()),
                 stuck: None,
+                blocked: None,
                 down: false,
                 leader: false,
                 followers: 0,
@@ -164,10 +176,18 @@ impl Reliable {
         self.st.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Drain the ring into the machine, run due timers, flush what it emits.
-    fn pump(&self, st: &mut State, ep: &Endpoint, now: Instant) -> Result<Pumped, Error> {
+    /// Drain the ring into the machine, run due timers, flush what it emits. A `reader`
+    /// stops draining once a whole message waits for it: the packets behind stay in the
+    /// ring (where the machine takes them without copying them into its reorder queue).
+    fn pump(
+        &self,
+        st: &mut State,
+        ep: &Endpoint,
+        now: Instant,
+        reader: bool,
+    ) -> Result<Pumped, Error> {
         let mut p = Pumped::default();
-        while p.consumed < PUMP_BATCH && !st.down {
+        while p.consumed < PUMP_BATCH && !st.down && !(reader && st.frcti.has_message()) {
             let frcti = &mut st.frcti;
             match ep.try_read_with(|b, off| frcti.handle_packet(&b[off..], now)) {
                 Ok(Ok(())) => p.consumed += 1,
@@ -190,26 +210,48 @@ impl Reliable {
         Ok(p)
     }
 
-    /// Put what the machine emits on the ring, until the ring is full.
+    /// Put what the machine emits on the ring, until the ring is full. Packets go from the
+    /// machine's send buffer straight into the ring: it is asked for one only when the ring
+    /// has room for the longest it may emit.
     fn flush(&self, st: &mut State, ep: &Endpoint, now: Instant) -> Result<(), Error> {
+        st.blocked = None;
         if st.down {
             st.stuck = None;
             return Ok(());
         }
+        let room = st.frcti.max_packet_len().min(ep.max_packet());
         loop {
-            let pkt = match st.stuck.take() {
-                Some(p) => p,
-                None => match st.frcti.poll_transmit(now) {
-                    Some(p) => p,
-                    None => break,
+            let r = match st.stuck.take() {
+                Some(pkt) => match ep.try_write(&pkt) {
+                    Err(ShmError::WouldBlock) => {
+                        st.stuck = Some(pkt);
+                        break;
+                    }
+                    r => r,
                 },
-            };
-            match ep.try_write(&pkt) {
-                Ok(()) => {}
-                Err(ShmError::WouldBlock) => {
-                    st.stuck = Some(pkt);
-                    break;
+                None => {
+                    if !ep.tx_space(room) {
+                        st.blocked = Some(room);
+                        break;
+                    }
+                    let State { frcti, stuck, .. } = &mut *st;
+                    let sent = frcti.poll_transmit_with(now, |pkt| match ep.try_write(pkt) {
+                        // Only this flow writes the ring, and it had room: not expected,
+                        // but then the packet waits for room as one of its own.
+                        Err(ShmError::WouldBlock) => {
+                            *stuck = Some(pkt.to_vec());
+                            Ok(())
+                        }
+                        r => r,
+                    });
+                    match sent {
+                        Some(r) => r,
+                        None => break,
+                    }
                 }
+            };
+            match r {
+                Ok(()) => {}
                 Err(ShmError::Down) => {
                     st.down = true;
                     break;
@@ -218,7 +260,7 @@ impl Reliable {
             }
         }
         let mut next = st.frcti.poll_timeout();
-        if st.stuck.is_some() {
+        if st.stuck.is_some() || st.blocked.is_some() {
             // Retry a full ring soon even if nobody waits on it.
             next = min_deadline(next, Some(now + Duration::from_millis(1)));
         }
@@ -258,7 +300,7 @@ impl Reliable {
         deadline: Option<Instant>,
     ) -> MutexGuard<'a, State> {
         let until = min_deadline(deadline, st.frcti.poll_timeout());
-        let until = if st.stuck.is_some() {
+        let until = if st.stuck.is_some() || st.blocked.is_some() {
             min_deadline(until, Some(Instant::now() + Duration::from_millis(1)))
         } else {
             until
@@ -282,7 +324,7 @@ impl Reliable {
             return st;
         }
         st.leader = true;
-        let tx_len = st.stuck.as_ref().map(Vec::len);
+        let tx_len = st.stuck.as_ref().map(Vec::len).or(st.blocked);
         drop(st);
         let spin_until = Instant::now() + spin_time();
         let mut ready = false;
@@ -332,7 +374,7 @@ impl Reliable {
         let mut st = self.enter();
         let r = loop {
             let now = Instant::now();
-            let p = match self.pump(&mut st, ep, now) {
+            let p = match self.pump(&mut st, ep, now, false) {
                 Ok(p) => p,
                 Err(e) => break Err(e),
             };
@@ -340,7 +382,7 @@ impl Reliable {
             if st.down {
                 break Err(Error::FlowDown);
             }
-            if st.stuck.is_none() {
+            if st.stuck.is_none() && st.blocked.is_none() {
                 match st.frcti.send(msg, now) {
                     Ok(()) => break self.flush(&mut st, ep, now),
                     // Closed windows are waited for; a peer that stays silent is judged by
@@ -375,7 +417,7 @@ impl Reliable {
                 // The window may have moved: announce it.
                 break self.flush(&mut st, ep, now).map(|()| m);
             }
-            let p = match self.pump(&mut st, ep, now) {
+            let p = match self.pump(&mut st, ep, now, true) {
                 Ok(p) => p,
                 Err(e) => break Err(e),
             };
@@ -412,11 +454,11 @@ impl Reliable {
         st.frcti.ack_now(now);
         loop {
             let now = Instant::now();
-            if self.pump(&mut st, ep, now).is_err() || st.down {
+            if self.pump(&mut st, ep, now, false).is_err() || st.down {
                 break;
             }
             let done = !self.reliable || st.frcti.is_idle() || st.frcti.failure().is_some();
-            if (done && st.stuck.is_none()) || now >= deadline {
+            if (done && st.stuck.is_none() && st.blocked.is_none()) || now >= deadline {
                 break;
             }
             st = self.wait(st, ep, Some(deadline));
@@ -431,7 +473,7 @@ impl Reliable {
             // Someone is in a call; it will wake the set when it makes progress.
             return false;
         };
-        let _ = self.pump(&mut st, ep, Instant::now());
+        let _ = self.pump(&mut st, ep, Instant::now(), true);
         st.frcti.has_message()
     }
 
@@ -440,7 +482,7 @@ impl Reliable {
         let Ok(st) = self.st.try_lock() else {
             return false;
         };
-        st.stuck.is_none() && st.frcti.is_window_open() && !st.down
+        st.stuck.is_none() && st.blocked.is_none() && st.frcti.is_window_open() && !st.down
     }
 
     /// Whether the flow is down as far as FRCT is concerned (retransmissions gave up).
@@ -471,7 +513,7 @@ impl Reliable {
             );
             return;
         }
-        match self.pump(&mut st, ep, now) {
+        match self.pump(&mut st, ep, now, false) {
             Ok(p) => self.wake_others(&st, ep, false, &p),
             Err(_) => self.set_timer(None),
         }
@@ -599,5 +641,19 @@ fn timer_thread() {
                 r.on_timer(f.endpoint(), Instant::now());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ring_an_ipcp_fills_bounds_the_receive_window() {
+        let qos = QosSpec::DATA;
+        let c = config_for(&qos, 1496, Some((1 << 20, 79)));
+        assert_eq!((c.rq_size, c.rcv_buf), (256, Some((1 << 20, 79))));
+        assert_eq!(c.max_fragment, 1496 - HEADER_LEN);
+        assert_eq!(config_for(&qos, 1496, None).rcv_buf, None);
     }
 }

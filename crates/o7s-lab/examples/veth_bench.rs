@@ -218,17 +218,53 @@ fn random_file(path: &Path, len: u64) -> R<()> {
     Ok(())
 }
 
+const USAGE: &str = "usage: veth_bench [--mtu BYTES] [--goodput-only] [--lossless] [--runs N] \
+[--hold SECS]
+  --mtu BYTES     the veth's MTU (default 1500), the same for TCP and for o7s
+  --goodput-only  skip the round-trip and one-way rows
+  --lossless      skip the rows at 1 % loss
+  --runs N        goodput rows N times each (default 1), interleaved
+  --hold SECS     set the layers up, print how to run commands in the nodes, wait SECS, end";
+
+#[derive(Default)]
+struct Opts {
+    goodput_only: bool,
+    lossless: bool,
+    runs: usize,
+    hold: Option<u64>,
+}
+
 fn main() -> R<()> {
     let pings = 20_000;
-    // `--mtu N`: the veth's MTU (default 1500), the same for TCP and for o7s.
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let mut link = LinkSpec::new("a", "b");
-    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        [] => {}
-        ["--mtu", m] => link = link.mtu(m.parse().map_err(|e| format!("--mtu {m}: {e}"))?),
-        _ => return Err("usage: veth_bench [--mtu BYTES]".into()),
+    let mut opt = Opts::default();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = args.iter().map(String::as_str);
+    while let Some(a) = it.next() {
+        match (a, it.clone().next()) {
+            ("--mtu", Some(m)) => {
+                link = link.mtu(m.parse().map_err(|e| format!("--mtu {m}: {e}"))?);
+                it.next();
+            }
+            ("--hold", Some(s)) => {
+                opt.hold = Some(s.parse().map_err(|e| format!("--hold {s}: {e}"))?);
+                it.next();
+            }
+            ("--runs", Some(s)) => {
+                opt.runs = s.parse().map_err(|e| format!("--runs {s}: {e}"))?;
+                it.next();
+            }
+            ("--goodput-only", _) => opt.goodput_only = true,
+            ("--lossless", _) => opt.lossless = true,
+            ("--help", _) | ("-h", _) => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            _ => return Err(USAGE.into()),
+        }
     }
     let mtu = link.mtu.unwrap_or(1500);
+    let runs = opt.runs.max(1);
     let lab = Lab::up(&Topology::new().node("a").node("b").link_with(link))?;
     let (a, b) = (lab.node("a"), lab.node("b"));
     let (ia, ib) = (
@@ -242,53 +278,52 @@ fn main() -> R<()> {
     let mut bg = Kill(Vec::new());
 
     // Linux baselines.
-    let ping = out(a
-        .cmd("ping")
-        .args(["-c", "2000", "-i", "0.001", "-q", &ib.to_string()]))?;
-    let ping_rtt = ping
-        .lines()
-        .find(|l| l.contains("rtt"))
-        .unwrap_or("")
-        .to_string();
-    bg.0.push(
-        b.cmd("o7s-bench")
-            .args(["--udp-echo", &format!("{ib}:9000")])
-            .stdout(Stdio::null())
-            .spawn()?,
-    );
-    std::thread::sleep(Duration::from_millis(200));
-    let udp_pp = out(a.cmd("o7s-bench").args([
-        "--udp-ping",
-        &format!("{ib}:9000"),
-        "--pings",
-        &pings.to_string(),
-        "--json",
-    ]))?;
-    bg.0.push(
-        b.cmd("iperf3")
-            .args(["-s", "-1", "-B", &ib.to_string()])
-            .stdout(Stdio::null())
-            .spawn()?,
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let iperf = out(a.cmd("iperf3").args([
-        "-c",
-        &ib.to_string(),
-        "-u",
-        "-b",
-        "0",
-        "-l",
-        "1400",
-        "-t",
-        "3",
-        "--json",
-    ]))?;
-    let iperf: Value = serde_json::from_str(&iperf)?;
-    let iperf_rx = iperf["end"]["sum"]["bits_per_second"]
-        .as_f64()
-        .unwrap_or(0.0)
-        / 1e9;
-    let iperf_loss = iperf["end"]["sum"]["lost_percent"].as_f64().unwrap_or(0.0);
+    let mut lat = None;
+    if !opt.goodput_only && opt.hold.is_none() {
+        let ping = out(a
+            .cmd("ping")
+            .args(["-c", "2000", "-i", "0.001", "-q", &ib.to_string()]))?;
+        let ping_rtt = ping
+            .lines()
+            .find(|l| l.contains("rtt"))
+            .unwrap_or("")
+            .to_string();
+        bg.0.push(
+            b.cmd("o7s-bench")
+                .args(["--udp-echo", &format!("{ib}:9000")])
+                .stdout(Stdio::null())
+                .spawn()?,
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let udp_pp = out(a.cmd("o7s-bench").args([
+            "--udp-ping",
+            &format!("{ib}:9000"),
+            "--pings",
+            &pings.to_string(),
+            "--json",
+        ]))?;
+        bg.0.push(
+            b.cmd("iperf3")
+                .args(["-s", "-1", "-B", &ib.to_string()])
+                .stdout(Stdio::null())
+                .spawn()?,
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let iperf = out(a.cmd("iperf3").args([
+            "-c",
+            &ib.to_string(),
+            "-u",
+            "-b",
+            "0",
+            "-l",
+            "1400",
+            "-t",
+            "3",
+            "--json",
+        ]))?;
+        let iperf: Value = serde_json::from_str(&iperf)?;
+        lat = Some((ping_rtt, udp_pp, iperf));
+    }
 
     // o7s over eth-dix and udp4.
     a.irm_ok(&format!(
@@ -310,61 +345,98 @@ fn main() -> R<()> {
     b.irm_ok("name reg srv.udp layer udp")?;
     b.irm_ok("bind program oping name srv.eth auto -- -l")?;
     b.irm_ok("bind program oping name srv.udp auto -- -l")?;
-    let eth = oping(&lab, "srv.eth", pings)?;
-    let udp = oping(&lab, "srv.udp", pings)?;
-    let mut operf = String::from("(operf not available)");
-    if a.cmd("operf")
-        .arg("--help")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-    {
-        b.irm_ok("name reg perf.eth layer eth")?;
-        b.irm_ok("bind program operf name perf.eth auto -- -l")?;
-        operf = out(a
-            .cmd("operf")
-            .args(["-n", "perf.eth", "-s", "1400", "-d", "3s", "-f", "--json"]))?;
-    }
-
-    // Goodput of reliable flows beside TCP, lossless, then with loss.
     b.irm_ok("name reg cat.eth layer eth")?;
     b.irm_ok("name reg cat.udp layer udp")?;
     let file = lab.dir().join("bulk.bin");
     random_file(&file, BULK)?;
+    if let Some(secs) = opt.hold {
+        let bin = std::env::var("O7S_BIN_DIR").unwrap_or_default();
+        for n in [&a, &b] {
+            println!(
+                "node {}: ip netns exec {} env O7S_RUNDIR={} PATH={bin}:$PATH CMD",
+                n.name(),
+                n.netns(),
+                n.rundir().display()
+            );
+        }
+        println!(
+            "names cat.eth, cat.udp (layers eth, udp) and srv.eth, srv.udp (oping) on b; \
+             {} MB of random bytes in {}; a's veth {da} ({ia}), b's {db} ({ib}); \
+             holding for {secs} s",
+            BULK / 1_000_000,
+            file.display()
+        );
+        std::thread::sleep(Duration::from_secs(secs));
+        return Ok(());
+    }
+    let mut lat2 = None;
+    if let Some((ping_rtt, udp_pp, iperf)) = lat {
+        let eth = oping(&lab, "srv.eth", pings)?;
+        let udp = oping(&lab, "srv.udp", pings)?;
+        let mut operf = String::from("(operf not available)");
+        if a.cmd("operf")
+            .arg("--help")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+        {
+            b.irm_ok("name reg perf.eth layer eth")?;
+            b.irm_ok("bind program operf name perf.eth auto -- -l")?;
+            operf = out(a
+                .cmd("operf")
+                .args(["-n", "perf.eth", "-s", "1400", "-d", "3s", "-f", "--json"]))?;
+        }
+        lat2 = Some((ping_rtt, udp_pp, iperf, eth, udp, operf));
+    }
+
+    // Goodput of reliable flows beside TCP, lossless, then with loss.
     let ibs = ib.to_string();
     let mut bulk = Vec::new();
-    for percent in [0, LOSS] {
-        set_loss(&lab, &da, &db, percent)?;
-        let tcp = iperf3_tcp(&lab, &ibs)?;
-        let eth = ocat(&lab, "cat.eth", &file, &[])?;
-        let udp = ocat(&lab, "cat.udp", &file, &[])?;
-        let udp1400 = ocat(&lab, "cat.udp", &file, &["-s", "1400"])?;
-        bulk.push((percent, tcp, eth, udp, udp1400));
+    let losses: &[u8] = if opt.lossless { &[0] } else { &[0, LOSS] };
+    for _ in 0..runs {
+        for &percent in losses {
+            set_loss(&lab, &da, &db, percent)?;
+            let tcp = iperf3_tcp(&lab, &ibs)?;
+            let eth = ocat(&lab, "cat.eth", &file, &[])?;
+            let udp = ocat(&lab, "cat.udp", &file, &[])?;
+            let udp1400 = ocat(&lab, "cat.udp", &file, &["-s", "1400"])?;
+            bulk.push((percent, tcp, eth, udp, udp1400));
+        }
     }
     set_loss(&lab, &da, &db, 0)?;
 
-    let udp_pp: Value = serde_json::from_str(&udp_pp)?;
-    println!("veth (MTU {mtu}) between two namespaces, 64-byte ping-pong ({pings} round trips):");
-    println!("  linux ping (ICMP, 2000 x 1 ms): {ping_rtt}");
-    println!(
-        "  linux UDP ping-pong:  p50 {:.1} us  p99 {:.1} us  avg {:.1} us",
-        udp_pp["p50_us"].as_f64().unwrap_or(0.0),
-        udp_pp["p99_us"].as_f64().unwrap_or(0.0),
-        udp_pp["avg_us"].as_f64().unwrap_or(0.0)
-    );
-    for (n, r) in [("o7s eth-dix", &eth), ("o7s udp4", &udp)] {
+    if let Some((ping_rtt, udp_pp, iperf, eth, udp, operf)) = lat2 {
+        let iperf_rx = iperf["end"]["sum"]["bits_per_second"]
+            .as_f64()
+            .unwrap_or(0.0)
+            / 1e9;
+        let iperf_loss = iperf["end"]["sum"]["lost_percent"].as_f64().unwrap_or(0.0);
+        let udp_pp: Value = serde_json::from_str(&udp_pp)?;
         println!(
-            "  {n:<20}  p50 {:.1} us  p99 {:.1} us  avg {:.1} us",
-            r["p50"].as_f64().unwrap_or(0.0) * 1000.0,
-            r["p99"].as_f64().unwrap_or(0.0) * 1000.0,
-            r["avg"].as_f64().unwrap_or(0.0) * 1000.0
+            "veth (MTU {mtu}) between two namespaces, 64-byte ping-pong ({pings} round trips):"
         );
+        println!("  linux ping (ICMP, 2000 x 1 ms): {ping_rtt}");
+        println!(
+            "  linux UDP ping-pong:  p50 {:.1} us  p99 {:.1} us  avg {:.1} us",
+            udp_pp["p50_us"].as_f64().unwrap_or(0.0),
+            udp_pp["p99_us"].as_f64().unwrap_or(0.0),
+            udp_pp["avg_us"].as_f64().unwrap_or(0.0)
+        );
+        for (n, r) in [("o7s eth-dix", &eth), ("o7s udp4", &udp)] {
+            println!(
+                "  {n:<20}  p50 {:.1} us  p99 {:.1} us  avg {:.1} us",
+                r["p50"].as_f64().unwrap_or(0.0) * 1000.0,
+                r["p99"].as_f64().unwrap_or(0.0) * 1000.0,
+                r["avg"].as_f64().unwrap_or(0.0) * 1000.0
+            );
+        }
+        println!("one-way 1400-byte throughput, 3 s:");
+        println!("  iperf3 -u -b 0: {iperf_rx:.3} Gb/s received, {iperf_loss:.1}% lost");
+        println!("  operf over eth-dix: {}", operf.trim());
     }
-    println!("one-way 1400-byte throughput, 3 s:");
-    println!("  iperf3 -u -b 0: {iperf_rx:.3} Gb/s received, {iperf_loss:.1}% lost");
-    println!("  operf over eth-dix: {}", operf.trim());
     println!(
-        "goodput of reliable flows ({} MB with ocat, 64 KiB messages unless said; iperf3 TCP 3 s):",
+        "goodput of reliable flows over a veth of MTU {mtu} ({} MB with ocat, 64 KiB messages \
+         unless said; iperf3 TCP 3 s):",
         BULK / 1_000_000
     );
     let show = |g: Option<f64>| g.map_or("failed".to_owned(), |g| format!("{g:.3} Gb/s"));
@@ -390,7 +462,11 @@ fn main() -> R<()> {
             );
         }
     }
-    if let [lossless, lossy] = &bulk[..] {
+    for pair in bulk.chunks(2) {
+        let [lossless, lossy] = pair else { continue };
+        if lossy.0 == 0 {
+            continue;
+        }
         println!("  at {LOSS}% loss, share of the lossless goodput:");
         println!(
             "    iperf3 TCP {:.0}%",

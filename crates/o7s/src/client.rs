@@ -92,14 +92,33 @@ pub(crate) fn ensure_session() -> Result<(), Error> {
     Ok(())
 }
 
-/// Send `req`, which gets no answer, on this process's main connection; false when it could
-/// not go (no main connection of this process's own, or it failed).
+/// Send `req`, which gets no answer: on an idle request connection, which is idle again at
+/// once (the thread's next request likely goes on it too, and the IRMd's thread of that
+/// connection then reads both on one wake-up), else on the process's main connection. False
+/// when it could not go.
 pub(crate) fn send_quiet(req: &IrmReq) -> bool {
+    let pid = my_pid();
+    let reused = {
+        let mut g = idle();
+        if g.0 != pid {
+            *g = (pid, Vec::new());
+        }
+        g.1.pop()
+    };
+    if let Some(irm) = reused {
+        if wire::send(irm.sock.as_fd(), req, &[]).is_ok() {
+            let mut g = idle();
+            if g.0 == pid && g.1.len() < IDLE_CONNS {
+                g.1.push(irm);
+            }
+            return true;
+        }
+    }
     let session = SESSION
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .as_ref()
-        .filter(|(p, _)| *p == my_pid())
+        .filter(|(p, _)| *p == pid)
         .map(|(_, irm)| irm.clone());
     session.is_some_and(|irm| wire::send(irm.sock.as_fd(), req, &[]).is_ok())
 }

@@ -19,6 +19,10 @@ struct State {
     next: u64,
     /// The thread is running.
     started: bool,
+    /// When the thread wakes up by itself (None: it waits for a job). A job due later
+    /// needs no wake-up: the thread looks again then (jobs cancelled meanwhile cost it one
+    /// early look, not one wake-up each).
+    wakes_at: Option<Instant>,
 }
 
 /// Jobs run at their deadline by one thread.
@@ -37,6 +41,7 @@ impl Timers {
                 jobs: BTreeMap::new(),
                 next: 0,
                 started: false,
+                wakes_at: None,
             }),
             wake: Condvar::new(),
         }
@@ -52,7 +57,7 @@ impl Timers {
         let mut s = self.lock();
         let id = TimerId(when, s.next);
         s.next += 1;
-        let earliest = s.jobs.keys().next().is_none_or(|first| id < *first);
+        let earlier = s.wakes_at.is_none_or(|t| when < t);
         s.jobs.insert(id, Box::new(job));
         if !s.started {
             let spawned = std::thread::Builder::new()
@@ -72,8 +77,10 @@ impl Timers {
                 }
             }
         }
-        drop(s);
-        if earliest {
+        if earlier {
+            // The thread sets this again when it looks at the jobs.
+            s.wakes_at = Some(when);
+            drop(s);
             self.wake.notify_one();
         }
         id
@@ -107,7 +114,9 @@ impl Timers {
                 s = self.lock();
                 continue;
             }
-            s = match s.jobs.keys().next().map(|id| id.0) {
+            let next = s.jobs.keys().next().map(|id| id.0);
+            s.wakes_at = next;
+            s = match next {
                 Some(t) => {
                     let left = t.saturating_duration_since(now);
                     self.wake

@@ -2,8 +2,10 @@
 //!
 //! 1. oping RTT over 1 and 4 unicast hops (a line of 5 nodes) beside Linux `ping` over the
 //!    same veths (IPv4 forwarding on, static routes);
-//! 2. flow allocations per second across 2 hops (allocate and deallocate in a loop from 4
-//!    threads, to a server that accepts and drops);
+//! 2. flow allocations per second across 2 hops (allocate and deallocate in a loop from 1, 4
+//!    and 16 threads, and allocations alone: a batch allocated and held, then deallocated;
+//!    to a server that accepts and drops), with the CPU time and context switches per
+//!    allocation of every process taking part;
 //! 3. routing convergence after the last enrollment and memory per node (RSS of the IRMd
 //!    and its IPCPs) for random connected graphs of 10, 20 and 50 nodes (default timers).
 //!
@@ -23,13 +25,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "unicast_bench [--scale-only | --alloc-only] [--sizes 10,20,50]
-    [--alloc-threads 1,4] [--alloc-secs 5] [--alloc-serial 200]
+    [--threads 1,4,16] [--alloc-secs 5] [--alloc-serial 200] [--alloc-batch 2000]
 
   --scale-only     only part 3 (convergence and memory for --sizes nodes)
   --alloc-only     only part 2 (flow allocations across 2 hops)
-  --alloc-threads  client thread counts of the allocation throughput runs (default 1,4)
-  --alloc-secs     seconds per throughput run (default 5)
+  --threads        client thread counts of the allocation throughput runs (default 1,4,16;
+                   --alloc-threads is the same)
+  --alloc-secs     seconds per alloc + dealloc loop run (default 5)
   --alloc-serial   allocations timed one at a time (default 200)
+  --alloc-batch    flows allocated and held per alloc-only run, then deallocated (default 2000)
   --alloc-one-layer  with --alloc-only: no second unicast layer (`nc`) beside `net`";
 
 type R<T> = Result<T, Box<dyn std::error::Error>>;
@@ -217,6 +221,8 @@ struct Opts {
     secs: f64,
     /// Allocations measured one at a time.
     serial: usize,
+    /// Flows allocated (and held) per alloc-only run.
+    batch: usize,
 }
 
 impl Opts {
@@ -229,9 +235,10 @@ impl Opts {
                 .cloned()
         };
         Opts {
-            threads: val("--alloc-threads")
+            threads: val("--threads")
+                .or_else(|| val("--alloc-threads"))
                 .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
-                .unwrap_or_else(|| vec![1, 4]),
+                .unwrap_or_else(|| vec![1, 4, 16]),
             secs: val("--alloc-secs")
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(5.0),
@@ -239,6 +246,9 @@ impl Opts {
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(200)
                 .max(2),
+            batch: val("--alloc-batch")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(2000),
         }
     }
 }
@@ -269,14 +279,130 @@ fn allocs(lab: &Lab, o: &Opts) -> R<()> {
     r
 }
 
+/// CPU time (clock ticks) and context switches of the processes taking part in the
+/// allocations, to say where the time goes per allocation.
+struct Usage {
+    /// Process label -> (CPU ticks, context switches per thread id).
+    procs: Vec<(String, u32, u64, std::collections::HashMap<u32, u64>)>,
+}
+
+fn proc_label(pid: u32, node: &str) -> String {
+    let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let parts: Vec<&str> = cmd.split('\0').filter(|s| !s.is_empty()).collect();
+    let prog = parts
+        .first()
+        .map(|p| p.rsplit('/').next().unwrap_or(p))
+        .unwrap_or("?");
+    let name = parts
+        .iter()
+        .position(|a| *a == "--name")
+        .and_then(|i| parts.get(i + 1))
+        .map(|n| format!(" {n}"))
+        .unwrap_or_default();
+    if prog == "unicast_bench" {
+        return format!(
+            "{node} {}",
+            if cmd.contains("--accept-server") {
+                "acceptor"
+            } else {
+                "client"
+            }
+        );
+    }
+    format!("{node} {prog}{name}")
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command (which may hold spaces) in parentheses.
+    let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command.
+    n(11) + n(12)
+}
+
+fn switches(pid: u32) -> std::collections::HashMap<u32, u64> {
+    let mut m = std::collections::HashMap::new();
+    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return m;
+    };
+    for t in rd.flatten() {
+        let Some(tid) = t.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let st = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+        let n: u64 = st
+            .lines()
+            .filter(|l| l.contains("ctxt_switches"))
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+            .sum();
+        m.insert(tid, n);
+    }
+    m
+}
+
+impl Usage {
+    fn now(lab: &Lab, server: u32) -> Usage {
+        let mut procs = Vec::new();
+        for node in ["n0", "n1", "n2"] {
+            for pid in o7s_lab::netns_pids(lab.node(node).netns()) {
+                procs.push((proc_label(pid, node), pid, cpu_ticks(pid), switches(pid)));
+            }
+        }
+        for (pid, node) in [(std::process::id(), "n0"), (server, "n2")] {
+            procs.push((proc_label(pid, node), pid, cpu_ticks(pid), switches(pid)));
+        }
+        Usage { procs }
+    }
+
+    /// Per allocation since `before`: CPU ms and context switches, in all and by process
+    /// (the busiest ones).
+    fn per(&self, before: &Usage, n: u64) -> String {
+        let tick = 1000.0 / 100.0; // ms per clock tick (USER_HZ is 100 on Linux)
+        let n = n.max(1) as f64;
+        let mut rows: Vec<(String, f64, f64)> = Vec::new();
+        for (label, pid, cpu, sw) in &self.procs {
+            let Some((_, _, cpu0, sw0)) = before.procs.iter().find(|p| p.1 == *pid) else {
+                continue;
+            };
+            let dsw: u64 = sw
+                .iter()
+                .map(|(tid, v)| v.saturating_sub(sw0.get(tid).copied().unwrap_or(0)))
+                .sum();
+            let dcpu = cpu.saturating_sub(*cpu0) as f64 * tick;
+            if dsw > 0 || dcpu > 0.0 {
+                rows.push((label.clone(), dcpu / n, dsw as f64 / n));
+            }
+        }
+        rows.sort_by(|a, b| b.2.total_cmp(&a.2));
+        let (cpu, sw): (f64, f64) = rows.iter().fold((0.0, 0.0), |a, r| (a.0 + r.1, a.1 + r.2));
+        let top: Vec<String> = rows
+            .iter()
+            .filter(|r| r.2 >= 0.5)
+            .map(|r| format!("{} {:.1}/{:.0}µs", r.0, r.2, r.1 * 1000.0))
+            .collect();
+        format!(
+            "per allocation: {cpu:.2} ms CPU, {sw:.1} context switches (by process, switches/CPU: {})",
+            top.join(", ")
+        )
+    }
+}
+
+fn alloc_one() -> Result<o7s::Flow, o7s::Error> {
+    o7s::Flow::alloc("allocs", o7s::QosSpec::RAW, Some(Duration::from_secs(5)))
+}
+
 fn allocs_with(lab: &Lab, o: &Opts, pid: u32) -> R<()> {
     let n2 = lab.node("n2");
     n2.irm_ok(&format!("bind process {pid} name allocs"))?;
     n2.irm_ok("name reg allocs layer net")?;
     std::env::set_var("O7S_RUNDIR", lab.node("n0").rundir());
-    let ok = o7s_lab::wait_for(Duration::from_secs(30), || {
-        o7s::Flow::alloc("allocs", o7s::QosSpec::RAW, Some(Duration::from_secs(5))).is_ok()
-    });
+    let ok = o7s_lab::wait_for(Duration::from_secs(30), || alloc_one().is_ok());
     if !ok {
         return Err("allocs unreachable".into());
     }
@@ -284,7 +410,7 @@ fn allocs_with(lab: &Lab, o: &Opts, pid: u32) -> R<()> {
     let (mut t_alloc, mut t_dealloc) = (Vec::new(), Vec::new());
     for _ in 0..o.serial {
         let t = Instant::now();
-        let f = o7s::Flow::alloc("allocs", o7s::QosSpec::RAW, Some(Duration::from_secs(5)))?;
+        let f = alloc_one()?;
         t_alloc.push(t.elapsed());
         let t = Instant::now();
         f.dealloc()?;
@@ -294,29 +420,30 @@ fn allocs_with(lab: &Lab, o: &Opts, pid: u32) -> R<()> {
     t_dealloc.sort();
     let n = o.serial;
     println!(
-        "\n## One allocation at a time across 2 hops ({n}): alloc p50 {:?} p99 {:?}, dealloc p50 {:?}",
+        "\n## One allocation at a time across 2 hops ({n}): alloc p50 {:?} p99 {:?}, dealloc (Flow::dealloc, answered) p50 {:?}",
         t_alloc[n / 2], t_alloc[n * 99 / 100], t_dealloc[n / 2]
     );
     for &k in &o.threads {
+        let k = k.max(1);
+        // Allocate and drop in a loop (dropping deallocates without waiting for the IRMd).
         let count = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
+        let before = Usage::now(lab, pid);
         let threads: Vec<_> = (0..k)
             .map(|_| {
                 let (count, failed, stop) = (count.clone(), failed.clone(), stop.clone());
                 std::thread::spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
-                        match o7s::Flow::alloc(
-                            "allocs",
-                            o7s::QosSpec::RAW,
-                            Some(Duration::from_secs(5)),
-                        ) {
+                        match alloc_one() {
                             Ok(f) => {
                                 drop(f);
                                 count.fetch_add(1, Ordering::Relaxed);
                             }
-                            Err(_) => {
-                                failed.fetch_add(1, Ordering::Relaxed);
+                            Err(e) => {
+                                if failed.fetch_add(1, Ordering::Relaxed) < 3 {
+                                    eprintln!("allocation failed: {e}");
+                                }
                             }
                         }
                     }
@@ -330,13 +457,78 @@ fn allocs_with(lab: &Lab, o: &Opts, pid: u32) -> R<()> {
             let _ = t.join();
         }
         let secs = t0.elapsed().as_secs_f64();
+        let done = count.load(Ordering::Relaxed);
+        let usage = Usage::now(lab, pid).per(&before, done);
         println!(
-            "\n## Flow allocations across 2 hops ({k} threads, alloc + dealloc)\n{:.0} allocations/s ({} in {secs:.1} s, {} failed)",
-            count.load(Ordering::Relaxed) as f64 / secs,
-            count.load(Ordering::Relaxed),
+            "\n## Flow allocations across 2 hops, {k} threads, alloc + dealloc (drop) in a loop\n{:.0} allocations/s ({done} in {secs:.1} s, {} failed)\n{usage}",
+            done as f64 / secs,
             failed.load(Ordering::Relaxed)
         );
+        // Allocations alone: `batch` flows allocated and held, then all deallocated.
+        let per = o.batch.div_ceil(k);
+        let failed = Arc::new(AtomicU64::new(0));
+        let t0 = Instant::now();
+        let threads: Vec<_> = (0..k)
+            .map(|_| {
+                let failed = failed.clone();
+                std::thread::spawn(move || {
+                    let mut held = Vec::with_capacity(per);
+                    for _ in 0..per {
+                        match alloc_one() {
+                            Ok(f) => held.push(f),
+                            Err(e) => {
+                                if failed.fetch_add(1, Ordering::Relaxed) < 3 {
+                                    eprintln!("allocation failed: {e}");
+                                }
+                            }
+                        }
+                    }
+                    held
+                })
+            })
+            .collect();
+        let held: Vec<Vec<o7s::Flow>> = threads.into_iter().filter_map(|t| t.join().ok()).collect();
+        let t_alloc = t0.elapsed().as_secs_f64();
+        let got: usize = held.iter().map(Vec::len).sum();
+        let t0 = Instant::now();
+        let threads: Vec<_> = held
+            .into_iter()
+            .map(|flows| {
+                std::thread::spawn(move || {
+                    for f in flows {
+                        let _ = f.dealloc();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            let _ = t.join();
+        }
+        let t_dealloc = t0.elapsed().as_secs_f64();
+        println!(
+            "alloc only, {k} threads: {:.0} allocations/s ({got} flows held, {} failed), then {:.0} deallocations/s (Flow::dealloc, answered)",
+            got as f64 / t_alloc,
+            failed.load(Ordering::Relaxed),
+            got as f64 / t_dealloc
+        );
     }
+    // Nothing may be left behind: no flow at either end once every flow is gone.
+    let mut left = String::new();
+    let clean = o7s_lab::wait_for(Duration::from_secs(10), || {
+        left.clear();
+        for node in ["n0", "n2"] {
+            let l = lab.node(node).irm_ok("flow list").unwrap_or_default();
+            let flows = l.lines().filter(|l| l.contains("allocs")).count();
+            if flows > 0 {
+                left.push_str(&format!("{node}: {flows} flow(s) left\n{l}"));
+            }
+        }
+        left.is_empty()
+    });
+    if !clean {
+        return Err(format!("flows left after the allocation runs:\n{left}").into());
+    }
+    println!("\nflow list on n0 and n2: no flow left");
     Ok(())
 }
 

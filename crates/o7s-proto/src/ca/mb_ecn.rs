@@ -36,6 +36,9 @@
 //!    and keeps increasing: at 20 Mb/s the queue grew to 330 000 packets (2 100 with this
 //!    rule). Here it also takes [`ECE_TIMEOUT`] without a FLOW_UPDATE, which only matters
 //!    when the end-of-congestion update was lost.
+//! 4. *Slots of a millisecond or more* ([`MIN_MUL`]; found on a veth, where the pacing is done
+//!    by a real IPCP that cannot hold a packet for less than about 100 µs, not in the
+//!    simulation, whose pacing is exact).
 //!
 //! The constants and every other rule are the prototype's; where its arithmetic can overflow
 //! or wrap, this saturates and says so.
@@ -70,6 +73,14 @@ pub const MAX_WAIT: Duration = Duration::from_secs(1);
 /// it ignores congestion, and past 2^63 ns the shift overflows); a slot longer than
 /// [`MAX_WAIT`] gains nothing.
 pub const MAX_MUL: u32 = 30;
+/// Smallest slot shift: 2^20 ns ≈ 1.05 ms (o7s deviation 4). The IPCP that paces the packets
+/// holds a flow for 100 µs or more only (a shorter hold costs a wake-up per packet and lets
+/// the packet go at once instead), so the window of a slot much shorter than that leaves
+/// unpaced, and since a slot's limit follows what it carried, the window then runs away: on a
+/// veth the prototype's rule shrank slots to 16 µs and the sender's rate swung between 2 Mb/s
+/// and 12 Gb/s, its forwarder dropping half of what it sent. A fast flow carries more than
+/// [`MAX_PKTS_PER_SLOT`] packets per slot instead, paced over the slot.
+pub const MIN_MUL: u32 = 20;
 /// A sender forgets the echo level only after [`CA_WND`] packets *and* this long without a
 /// FLOW_UPDATE (o7s deviation 3; the prototype counts packets only).
 pub const ECE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -321,14 +332,15 @@ impl MbEcn {
             }
         } else if self.wnd_pkts > MAX_PKTS_PER_SLOT {
             // Halve the slot until it would have carried MAX_PKTS_PER_SLOT; the shift stops
-            // at 0 (1 ns slots), where the prototype's would wrap.
+            // at MIN_MUL (the prototype's at 0, 1 ns slots, where it would wrap).
             let mut pkts = self.wnd_pkts;
             let mut fact = 0;
             while pkts > MAX_PKTS_PER_SLOT {
                 pkts >>= 1;
                 fact += 1;
             }
-            let fact = fact.min(self.mul);
+            let floor = if self.proto { 0 } else { MIN_MUL };
+            let fact = fact.min(self.mul.saturating_sub(floor));
             self.mul -= fact;
             self.slot <<= fact;
             self.wnd_limit >>= fact;

@@ -31,7 +31,7 @@ use std::time::Instant;
 pub use crate::wire::ipcp_config::CongAvoid as Policy;
 pub use mb_ecn::{
     CaStats, MbEcn, CA_INC, CA_IWL, CA_SHFT, CA_SLOT, CA_UPD, CA_WND, ECE_TIMEOUT, MAX_MUL,
-    MAX_PKTS_PER_SLOT, MAX_WAIT, MD_SHFT, MIN_PKTS_PER_SLOT,
+    MAX_PKTS_PER_SLOT, MAX_WAIT, MD_SHFT, MIN_MUL, MIN_PKTS_PER_SLOT,
 };
 
 /// A forwarder's queue length is shifted right by this much to make the ECN mark

@@ -358,3 +358,24 @@ fn stats_read_as_a_rate() {
         "window 65536 B per 16.8ms (31.2 Mb/s), echo heard 0 sent 0, slow start"
     );
 }
+
+#[test]
+fn a_fast_flow_keeps_slots_of_a_millisecond() {
+    // A flow sending 1500-byte packets every microsecond (12 Gb/s) would halve its slots down
+    // to 64 packets (~64 µs) under the prototype's rule; here they stop at 2^MIN_MUL ns.
+    let t0 = Instant::now();
+    let mut c = MbEcn::new(t0);
+    let mut t = t0;
+    for _ in 0..200_000 {
+        c.on_send(1500, t);
+        t += Duration::from_micros(1);
+    }
+    assert_eq!(c.stats().mul, MIN_MUL);
+    let mut p = MbEcn::prototype(t0);
+    let mut t = t0;
+    for _ in 0..200_000 {
+        p.on_send(1500, t);
+        t += Duration::from_micros(1);
+    }
+    assert!(p.stats().mul < MIN_MUL, "{:?}", p.stats());
+}

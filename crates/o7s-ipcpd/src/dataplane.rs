@@ -96,6 +96,12 @@ pub trait Egress: Send + Sync + 'static {
     /// Push out whatever `send` queued (called before the egress thread sleeps and after
     /// every round over the flows).
     fn flush(&self) {}
+    /// Whether a packet to `peer` would find room below now. When it would not, the flow's
+    /// packets stay in its ring, so that its writer feels the back-pressure instead of losing
+    /// them one system further, and the flow is tried again after [`BLOCKED_RETRY`].
+    fn ready(&self, _peer: &Self::Peer) -> bool {
+        true
+    }
     /// Congestion avoidance: a packet of `len` bytes of a flow to `peer` just went; the flow
     /// may send its next one not before the returned time (None: at once).
     fn pace(&self, _peer: &Self::Peer, _len: usize) -> Option<Instant> {
@@ -138,8 +144,13 @@ const ANSWER_SPIN: Duration = Duration::from_micros(40);
 /// How often peer timeouts and keepalives are checked.
 const KEEPALIVE_TICK: Duration = Duration::from_millis(50);
 
-/// The shortest congestion-avoidance hold worth a timer (epoll waits in milliseconds).
-const HOLD_MIN: Duration = Duration::from_millis(1);
+/// The shortest congestion-avoidance hold worth a timer: a shorter one lets the packet go
+/// now, as part of a small catch-up burst. The egress thread's epoll waits to the
+/// microsecond (`epoll_pwait2`), and every hold costs it a wake-up.
+const HOLD_MIN: Duration = Duration::from_micros(100);
+
+/// How soon a flow whose packets found no room below ([`Egress::ready`]) is tried again.
+const BLOCKED_RETRY: Duration = Duration::from_micros(200);
 
 /// How many packets one flow may send in a row before the others get a turn.
 const BURST: usize = 64;
@@ -282,6 +293,11 @@ impl<E: Egress> Dataplane<E> {
                 break;
             }
             let peer = &p.peer;
+            if !self.egress.ready(peer) {
+                let until = self.now_us() + BLOCKED_RETRY.as_micros() as u64;
+                p.hold_until.store(until, Ordering::Relaxed);
+                break;
+            }
             // The packet is handed to the egress while the ring is still held, so two
             // threads draining one flow cannot reorder it.
             let sent = p.ep.try_read_with(|buf, off| {

@@ -363,6 +363,10 @@ impl Uni {
             self.fwd.stats.unknown_eid.fetch_add(1, Ordering::Relaxed);
             return;
         };
+        // The application's ring is the last queue on the way: a reader slower than the
+        // sender marks congestion as a forwarder's full lower flow does (o7s: the prototype
+        // drops what the reader cannot take without telling the sender).
+        let ecn = ecn | self.fwd.queue_mark(p.ep.tx_queued(), payload.len());
         self.dp.deliver(&p, payload);
         if payload.is_empty() {
             return;
@@ -404,6 +408,13 @@ impl Egress for UniEgress {
             if ours {
                 u.forget_eid(peer.local_eid);
             }
+        }
+    }
+
+    fn ready(&self, peer: &UniPeer) -> bool {
+        match self.uni.get().and_then(Weak::upgrade) {
+            Some(u) => peer.addr == u.addr || u.fwd.has_room(peer.addr, peer.qc, peer.eid),
+            None => true,
         }
     }
 

@@ -90,6 +90,12 @@ impl Adj {
 /// below (the shims send and receive up to 64 frames per system call).
 const BATCH_ALLOWANCE: usize = 64;
 
+/// Bytes queued on a lower flow beyond which this node's own applications' packets wait in
+/// their flows instead of joining the queue (a quarter of the rings' default 1 MiB: ~180
+/// packets of 1400 bytes, well past where marking starts, and room to spare for forwarded
+/// traffic, which is dropped when the ring is full).
+const LOCAL_QUEUE_LIMIT: usize = 256 * 1024;
+
 /// Counters of the forwarding path.
 #[derive(Default)]
 pub struct FwdStats {
@@ -239,16 +245,28 @@ impl Fwd {
         ok
     }
 
+    /// Whether the lower flow towards `dst` has room for this node's own packets: less than
+    /// [`LOCAL_QUEUE_LIMIT`] queued (true without a route: the packet is then dropped and
+    /// counted as before). Packets forwarded for others are never held back.
+    pub fn has_room(&self, dst: u64, qc: u8, eid: u64) -> bool {
+        self.next_hop(dst, qc, eid)
+            .is_none_or(|a| a.flow.tx_queued() < LOCAL_QUEUE_LIMIT)
+    }
+
+    /// The congestion mark for a packet of `len` bytes joining a queue of `queued` bytes (an
+    /// outgoing lower flow's, or an application's that the packet is delivered to). The
+    /// queue counts in packets like this one. The IPCP below drains its flows in batches (up
+    /// to BATCH_ALLOWANCE packets per system call), so a queue shorter than one batch is not
+    /// congestion (o7s deviation: the prototype marks from the first 16 queued packets).
+    pub fn queue_mark(&self, queued: usize, len: usize) -> u8 {
+        let pkts = (queued / (len + 16).max(64)).saturating_sub(BATCH_ALLOWANCE);
+        self.ca.calc_ecn(pkts)
+    }
+
     fn route(&self, dst: u64, qc: u8, eid: u64, pkt: &mut [u8]) -> bool {
         match self.next_hop(dst, qc, eid) {
             Some(a) => {
-                // Mark congestion from the outgoing flow's queue, in packets like this one.
-                // The IPCP below drains its flows in batches (up to BATCH_ALLOWANCE packets
-                // per system call), so a queue shorter than one batch is not congestion
-                // (o7s deviation: the prototype marks from the first 16 queued packets).
-                let queued =
-                    (a.flow.tx_queued() / (pkt.len() + 16).max(64)).saturating_sub(BATCH_ALLOWANCE);
-                let mark = self.ca.calc_ecn(queued);
+                let mark = self.queue_mark(a.flow.tx_queued(), pkt.len());
                 if mark > 0 {
                     DtPacket::new_unchecked(&mut pkt[..], self.dtp).mark_ecn(mark);
                 }

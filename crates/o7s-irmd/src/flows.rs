@@ -921,6 +921,43 @@ mod tests {
         assert!(irmd.lock().flows.is_empty());
     }
 
+    /// An IPCP that does not answer an allocation in time fails it at the deadline (and a
+    /// second for its answer), with nothing left behind; its late answer changes nothing.
+    #[test]
+    fn an_allocation_the_ipcp_does_not_answer_times_out() {
+        let irmd = irmd();
+        let _u1 = add(
+            &irmd,
+            "u1",
+            IpcpKind::Unicast,
+            5_000_000,
+            Some("net"),
+            |r| match r {
+                IpcpReq::Query { .. } => IpcpResp::Bool(true),
+                _ => {
+                    std::thread::sleep(Duration::from_millis(2500));
+                    IpcpResp::Ok
+                }
+            },
+        );
+        announce(&irmd, 1);
+        let t = Instant::now();
+        let r = irmd.flow_alloc(1, "srv", QosSpec::RAW, t + Duration::from_millis(100));
+        let took = t.elapsed();
+        assert!(
+            matches!(&r, Err(IrmError::IpcpFailed { why, .. }) if why.contains("timed out")),
+            "{:?}",
+            r.err()
+        );
+        assert!(
+            took >= Duration::from_millis(1100) && took < Duration::from_secs(2),
+            "{took:?}"
+        );
+        assert!(irmd.lock().flows.is_empty() && irmd.lock().allocs.is_empty());
+        std::thread::sleep(Duration::from_millis(1600));
+        assert!(irmd.lock().flows.is_empty());
+    }
+
     /// Among layers of one kind the first yes wins; a better kind is waited for.
     #[test]
     fn first_yes_waits_only_for_better_kinds() {

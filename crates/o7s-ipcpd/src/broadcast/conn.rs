@@ -217,7 +217,9 @@ pub fn describe(n: &Nb) -> String {
 
 /// Read a neighbour's lower flow until it goes down or is disconnected.
 fn reader(bc: Weak<Bc>, nb: Arc<Nb>) {
-    let mut buf = vec![0u8; 65536 + 256];
+    // Sized to the lower flow's packets (a 64 KiB buffer per reader, zeroed, was resident
+    // in every process with many adjacencies); a larger message grows it.
+    let mut buf = vec![0u8; nb.flow.mtu().clamp(2048, 65536 + 256)];
     loop {
         let r = nb.flow.read(&mut buf);
         if !nb.up.load(Ordering::Acquire) {

@@ -187,7 +187,9 @@ const READER_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
 /// Read an adjacency's lower flow until it goes down or is disconnected; the flow is
 /// deallocated when the reader, its last user, returns.
 fn reader(uni: std::sync::Weak<Uni>, adj: Arc<Adj>) {
-    let mut buf = vec![0u8; 65536 + 256];
+    // Sized to the lower flow's packets (a 64 KiB buffer per reader, zeroed, was resident
+    // in every process with many adjacencies); a larger message grows it.
+    let mut buf = vec![0u8; adj.flow.mtu().clamp(2048, 65536 + 256)];
     adj.flow.set_read_timeout(Some(READER_CHECK));
     loop {
         let r = adj.flow.read(&mut buf);

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "unicast_bench [--scale-only | --alloc-only] [--sizes 10,20,50]
-    [--threads 1,4,16] [--alloc-secs 5] [--alloc-serial 200] [--alloc-batch 2000]
+    [--threads 1,4,16] [--alloc-secs 5] [--alloc-serial 200] [--alloc-batch 1000]
 
   --scale-only     only part 3 (convergence and memory for --sizes nodes)
   --alloc-only     only part 2 (flow allocations across 2 hops)
@@ -33,7 +33,7 @@ const USAGE: &str = "unicast_bench [--scale-only | --alloc-only] [--sizes 10,20,
                    --alloc-threads is the same)
   --alloc-secs     seconds per alloc + dealloc loop run (default 5)
   --alloc-serial   allocations timed one at a time (default 200)
-  --alloc-batch    flows allocated and held per alloc-only run, then deallocated (default 2000)
+  --alloc-batch    flows allocated and held per alloc-only run, then deallocated (default 1000)
   --alloc-one-layer  with --alloc-only: no second unicast layer (`nc`) beside `net`";
 
 type R<T> = Result<T, Box<dyn std::error::Error>>;
@@ -248,7 +248,7 @@ impl Opts {
                 .max(2),
             batch: val("--alloc-batch")
                 .and_then(|s| s.parse().ok())
-                .unwrap_or(2000),
+                .unwrap_or(1000),
         }
     }
 }

@@ -915,7 +915,29 @@ mod tests {
             matches!(&got, Ok((IrmResp::Flow(g), _)) if g.flow_id == id),
             "{got:?}"
         );
-        assert_eq!(irmd.lock().flows.len(), 2);
+        // One that does not read its answers (its queue is full) does not stall the thread
+        // handling the flow request: the flow waits in the inbox too.
+        let (a, b) = rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::SEQPACKET,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .expect("socketpair");
+        while o7s::ctrl::wire::send_nowait(a.as_fd(), &IrmResp::Ok, &[]).is_ok() {}
+        irmd.flow_accept_then(me, 5, None, Reply::to_socket(Arc::new(a), me));
+        let t = Instant::now();
+        let Ok(Some((id, _))) = arrive() else {
+            panic!("the flow was not taken");
+        };
+        assert!(t.elapsed() < Duration::from_secs(1));
+        let got = irmd.flow_accept(me, Some(Instant::now() + Duration::from_secs(5)));
+        assert!(
+            matches!(&got, Ok((IrmResp::Flow(g), _)) if g.flow_id == id),
+            "{got:?}"
+        );
+        drop(b);
+        assert_eq!(irmd.lock().flows.len(), 3);
         // A process that goes takes its flows with it.
         irmd.proc_gone(me);
         assert!(irmd.lock().flows.is_empty());

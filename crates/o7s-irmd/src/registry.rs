@@ -158,7 +158,9 @@ pub type Answer = Result<(IrmResp, Vec<OwnedFd>), IrmError>;
 pub struct Reply(Box<dyn FnOnce(Answer) -> Result<(), Box<Answer>> + Send>);
 
 impl Reply {
-    /// Answer on the connection `sock` of process `pid`.
+    /// Answer on the connection `sock` of process `pid`. The answer is not delivered when
+    /// the process does not read its answers (its queue is full): the thread sending it
+    /// serves other processes too.
     pub fn to_socket(sock: Arc<OwnedFd>, pid: u32) -> Reply {
         Reply(Box::new(move |a: Answer| {
             use rustix::fd::AsFd;
@@ -166,7 +168,7 @@ impl Reply {
                 Ok((r, fds)) => (r.clone(), fds.iter().map(|f| f.as_fd()).collect()),
                 Err(e) => (IrmResp::Err(e.clone()), Vec::new()),
             };
-            match o7s::ctrl::wire::send(sock.as_fd(), &resp, &fds) {
+            match o7s::ctrl::wire::send_nowait(sock.as_fd(), &resp, &fds) {
                 Ok(()) => Ok(()),
                 Err(e) => {
                     tracing::debug!("cannot answer process {pid}: {e}");

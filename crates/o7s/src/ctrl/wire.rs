@@ -41,6 +41,26 @@ pub fn send<T: Serialize>(
     msg: &T,
     fds: &[BorrowedFd<'_>],
 ) -> Result<(), WireError> {
+    send_with(sock, msg, fds, SendFlags::NOSIGNAL)
+}
+
+/// As [`send`], but fail (`WouldBlock`) rather than wait when the peer's queue is full: for
+/// answers sent by a thread that serves others too (a peer that does not read its answers
+/// must not stall it).
+pub fn send_nowait<T: Serialize>(
+    sock: BorrowedFd<'_>,
+    msg: &T,
+    fds: &[BorrowedFd<'_>],
+) -> Result<(), WireError> {
+    send_with(sock, msg, fds, SendFlags::NOSIGNAL | SendFlags::DONTWAIT)
+}
+
+fn send_with<T: Serialize>(
+    sock: BorrowedFd<'_>,
+    msg: &T,
+    fds: &[BorrowedFd<'_>],
+    flags: SendFlags,
+) -> Result<(), WireError> {
     if fds.len() > MAX_FDS {
         return Err(WireError::TooManyFds);
     }
@@ -51,7 +71,7 @@ pub fn send<T: Serialize>(
         return Err(WireError::TooManyFds);
     }
     loop {
-        match sendmsg(sock, &[IoSlice::new(&bytes)], &mut anc, SendFlags::NOSIGNAL) {
+        match sendmsg(sock, &[IoSlice::new(&bytes)], &mut anc, flags) {
             Ok(_) => return Ok(()),
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),

@@ -51,6 +51,8 @@ pub(crate) struct FlowFds {
     pub(crate) a: Vec<OwnedFd>,
     pub(crate) b: Vec<OwnedFd>,
     pub(crate) live: OwnedFd,
+    /// The region, kept to read the counters its ends publish (`irm flow list`).
+    pub(crate) mem: OwnedFd,
 }
 
 /// Headroom reserved in front of every packet of a flow through an IPCP, for the headers of
@@ -70,6 +72,7 @@ pub(crate) fn new_flow_fds(headroom: u16) -> Result<FlowFds, IrmError> {
     Ok(FlowFds {
         b: vec![dup(&mem)?, dup(&wb)?, dup(&wa)?, lb],
         live: dup(&la)?,
+        mem: dup(&mem)?,
         a: vec![mem, wa, wb, la],
     })
 }
@@ -336,9 +339,9 @@ impl Irmd {
                 Err(e) => return done(Err(e)),
             }
         };
-        let (ipcp_fds, app_grant, live) = match remote {
-            None => (Vec::new(), None, None),
-            Some(f) => (f.b, Some(f.a), Some(f.live)),
+        let (ipcp_fds, app_grant, live, mem) = match remote {
+            None => (Vec::new(), None, None, None),
+            Some(f) => (f.b, Some(f.a), Some(f.live), Some(f.mem)),
         };
         {
             let mut g = self.lock();
@@ -374,6 +377,7 @@ impl Irmd {
                     alloc_pid: pid,
                     accept_pid: 0,
                     live,
+                    mem,
                     state: FlowState::Pending,
                 },
             );
@@ -534,6 +538,7 @@ impl Irmd {
         };
         flow.accept_pid = acceptor;
         flow.live = Some(fds.live);
+        flow.mem = Some(fds.mem);
         let grant = FlowGrant {
             flow_id: peer,
             side: 0,
@@ -596,6 +601,7 @@ impl Irmd {
                 alloc_pid: 0,
                 accept_pid: acceptor,
                 live: Some(fds.live),
+                mem: Some(fds.mem),
                 state: FlowState::Allocated,
             },
         );

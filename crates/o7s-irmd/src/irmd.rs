@@ -170,8 +170,16 @@ impl Irmd {
             IrmReq::NameUnreg { name, targets } => self.name_reg(&name, &targets, false),
             IrmReq::NameList => Ok((IrmResp::Names(self.lock().name_info()), Vec::new())),
             IrmReq::FlowList => {
-                let g = self.lock();
-                let mut list: Vec<_> = g.flows.values().map(|f| f.info()).collect();
+                let mut list: Vec<_> = {
+                    let g = self.lock();
+                    g.flows.values().map(|f| (f.info(), f.region())).collect()
+                };
+                for (info, mem) in &mut list {
+                    if let Some(m) = mem {
+                        info.frct = crate::registry::frct_of(m);
+                    }
+                }
+                let mut list: Vec<_> = list.into_iter().map(|(i, _)| i).collect();
                 list.sort_by_key(|f| f.flow_id);
                 Ok((IrmResp::Flows(list), Vec::new()))
             }

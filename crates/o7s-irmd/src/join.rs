@@ -78,6 +78,7 @@ impl Irmd {
                 alloc_pid: pid,
                 accept_pid: 0,
                 live: Some(fds.live),
+                mem: Some(fds.mem),
                 state: FlowState::Pending,
             },
         );

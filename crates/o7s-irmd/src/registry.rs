@@ -194,6 +194,22 @@ impl Reply {
     }
 }
 
+/// The FRCT counters the ends of a flow published in its region `mem` (none for a flow
+/// without FRCT, or one whose region cannot be read).
+pub fn frct_of(mem: &OwnedFd) -> Vec<o7s::ctrl::msg::FrctInfo> {
+    match o7s_shm::read_stats(rustix::fd::AsFd::as_fd(mem)) {
+        Ok(ends) => ends
+            .into_iter()
+            .flatten()
+            .map(|e| o7s::ctrl::msg::FrctInfo::from_words(e.pid, &e.words))
+            .collect(),
+        Err(e) => {
+            tracing::debug!("cannot read a flow's counters: {e}");
+            Vec::new()
+        }
+    }
+}
+
 /// A flow the IRMd set up.
 pub struct FlowRec {
     pub id: u64,
@@ -206,6 +222,8 @@ pub struct FlowRec {
     /// The IRMd's handle on the flow's liveness socket: shutting it down takes the flow down
     /// for both ends.
     pub live: Option<OwnedFd>,
+    /// The flow's region (a dup of its memfd), where the ends publish their FRCT counters.
+    pub mem: Option<OwnedFd>,
     pub state: FlowState,
 }
 
@@ -229,7 +247,14 @@ impl FlowRec {
                 FlowState::Pending => "pending".into(),
                 FlowState::Allocated => "allocated".into(),
             },
+            frct: Vec::new(),
         }
+    }
+
+    /// A handle on the flow's region to read its ends' counters with [`frct_of`] (without
+    /// holding the registry meanwhile).
+    pub fn region(&self) -> Option<OwnedFd> {
+        self.mem.as_ref().and_then(|m| m.try_clone().ok())
     }
 
     /// Take the flow down for both ends.
@@ -487,6 +512,7 @@ mod tests {
                 alloc_pid: a,
                 accept_pid: b,
                 live: None,
+                mem: None,
                 state: FlowState::Allocated,
             },
         );

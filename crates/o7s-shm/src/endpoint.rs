@@ -3,7 +3,7 @@
 use crate::data::{CtlRef, Data};
 use crate::duplex::Duplex;
 use crate::fdwait::FdWait;
-use crate::layout::{ctl_off, Geometry, HEADER_LEN};
+use crate::layout::{ctl_off, stats_off, Geometry, DATA_OFF, HEADER_LEN, STATS_WORDS};
 use crate::ring::{Ring, RingCtl, RxState, TxState};
 use crate::sync::Ordering;
 use crate::{RingConfig, ShmError, Side};
@@ -74,6 +74,79 @@ impl Drop for Mapping {
     }
 }
 
+/// What one end of a flow last published with [`Endpoint::publish_stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndStats {
+    /// The publishing process.
+    pub pid: u32,
+    /// The counters, in the order the publisher gave them (zero past what it gave).
+    pub words: [u64; STATS_WORDS],
+}
+
+/// Read what each end of the flow region `mem` published ([`Endpoint::publish_stats`]):
+/// side A's and side B's, `None` for an end that never published. Maps the header page
+/// read-only for the time of the call.
+pub fn read_stats(mem: BorrowedFd<'_>) -> Result<[Option<EndStats>; 2], ShmError> {
+    use std::sync::atomic::{fence, AtomicU64, Ordering as O};
+    let st = rustix::fs::fstat(mem)?;
+    if st.st_size < DATA_OFF as i64 {
+        return Err(ShmError::BadRegion("region smaller than its header".into()));
+    }
+    // SAFETY: a fresh read-only shared mapping of the file's first page, which exists (size
+    // checked above; flow regions are sealed against shrinking).
+    let p = unsafe {
+        rustix::mm::mmap(
+            std::ptr::null_mut(),
+            DATA_OFF,
+            ProtFlags::READ,
+            MapFlags::SHARED,
+            mem,
+            0,
+        )?
+    };
+    let map = Mapping {
+        ptr: NonNull::new(p).ok_or_else(|| ShmError::BadRegion("mmap returned null".into()))?,
+        len: DATA_OFF,
+    };
+    let mut out = [None, None];
+    for (i, o) in out.iter_mut().enumerate() {
+        let q = map
+            .ptr
+            .as_ptr()
+            .cast::<u8>()
+            .wrapping_add(stats_off(i))
+            .cast::<AtomicU64>();
+        // SAFETY: in the mapped page, 8-aligned (see `Endpoint::stats_slot`); only read, and
+        // only atomically; `map` outlives the slice.
+        let slot = unsafe { std::slice::from_raw_parts(q, 2 + STATS_WORDS) };
+        for _ in 0..1000 {
+            let s1 = slot[0].load(O::Acquire);
+            if s1 == 0 {
+                break;
+            }
+            if s1 & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let pid = slot[1].load(O::Relaxed);
+            let mut words = [0u64; STATS_WORDS];
+            for (w, a) in words.iter_mut().zip(&slot[2..]) {
+                *w = a.load(O::Relaxed);
+            }
+            fence(O::Acquire);
+            if slot[0].load(O::Relaxed) == s1 {
+                *o = Some(EndStats {
+                    pid: u32::try_from(pid).unwrap_or(0),
+                    words,
+                });
+                break;
+            }
+        }
+    }
+    drop(map);
+    Ok(out)
+}
+
 /// One end of a flow: writes one ring of the shared region, reads the other.
 ///
 /// `Send + Sync`: reads from several threads are serialised among themselves, so are writes;
@@ -97,6 +170,7 @@ pub struct Endpoint {
     inner: Duplex<FdWait>,
     _map: Mapping,
     geometry: Geometry,
+    side: Side,
 }
 
 // SAFETY: the raw pointers in `Duplex`'s rings point into `_map`, which lives as long as the
@@ -209,7 +283,44 @@ impl Endpoint {
             ),
             _map: map,
             geometry: g,
+            side,
         })
+    }
+
+    /// This end's statistics slot in the header page: sequence, pid, counters.
+    fn stats_slot(&self) -> &[std::sync::atomic::AtomicU64] {
+        let i = match self.side {
+            Side::A => 0,
+            Side::B => 1,
+        };
+        let p = self
+            ._map
+            .ptr
+            .as_ptr()
+            .cast::<u8>()
+            .wrapping_add(stats_off(i))
+            .cast::<std::sync::atomic::AtomicU64>();
+        // SAFETY: the slot lies in the header page of the mapping (asserted in `layout`),
+        // 8-aligned (page-aligned mapping, 128-byte-aligned offset), touched by nothing but
+        // the stats functions, which access it atomically only; it lives as long as `self`.
+        unsafe { std::slice::from_raw_parts(p, 2 + STATS_WORDS) }
+    }
+
+    /// Publish up to [`STATS_WORDS`] counters of this end (with this process's pid) in the
+    /// region's header page, where whoever holds the region's memfd (the IRMd) reads them
+    /// with [`read_stats`] without touching the rings. One writer per end at a time (the
+    /// caller serialises); a reader sees one whole snapshot (a sequence word, as a seqlock).
+    pub fn publish_stats(&self, words: &[u64]) {
+        use std::sync::atomic::{fence, Ordering as O};
+        let slot = self.stats_slot();
+        let seq = slot[0].load(O::Relaxed);
+        slot[0].store(seq.wrapping_add(1) | 1, O::Relaxed);
+        fence(O::Release);
+        slot[1].store(u64::from(std::process::id()), O::Relaxed);
+        for (i, w) in slot[2..].iter().enumerate() {
+            w.store(words.get(i).copied().unwrap_or(0), O::Relaxed);
+        }
+        slot[0].store((seq | 1).wrapping_add(1), O::Release);
     }
 
     /// Set how long a blocking call spins before it sleeps (default: [`default_spin`]).

@@ -5,6 +5,8 @@
 //! 0     header: magic u64 | version u32 | headroom u32 | capacity u64   (little endian)
 //! 256   ring 0 control block (A -> B)   tail | head (own 128-byte lines) | flags
 //! 640   ring 1 control block (B -> A)
+//! 1024  side A's statistics slot: sequence u64 | pid u64 | STATS_WORDS u64 (native endian)
+//! 1152  side B's statistics slot
 //! 4096  ring 0 data, `capacity` bytes
 //! 4096+capacity  ring 1 data, `capacity` bytes
 //! ```
@@ -20,6 +22,14 @@ pub(crate) const fn ctl_off(i: usize) -> usize {
     256 + i * 384
 }
 pub(crate) const DATA_OFF: usize = 4096;
+/// Counters in a statistics slot (what they mean is the publisher's business).
+pub const STATS_WORDS: usize = 14;
+/// Offset of side `i`'s statistics slot: a sequence word, the publisher's pid, the counters.
+pub(crate) const fn stats_off(i: usize) -> usize {
+    1024 + i * 128
+}
+const _: () = assert!(stats_off(1) + (2 + STATS_WORDS) * 8 <= DATA_OFF);
+const _: () = assert!(stats_off(0) >= ctl_off(1) + 384);
 /// Smallest accepted ring capacity in bytes.
 pub const MIN_CAPACITY: usize = 256;
 /// Largest accepted ring capacity in bytes.

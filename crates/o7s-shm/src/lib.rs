@@ -44,8 +44,10 @@ mod ring;
 mod sync;
 
 #[cfg(not(loom))]
-pub use endpoint::{create_flow_mem, default_spin, liveness_pair, new_eventfd, Endpoint};
-pub use layout::{MAX_CAPACITY, MIN_CAPACITY};
+pub use endpoint::{
+    create_flow_mem, default_spin, liveness_pair, new_eventfd, read_stats, EndStats, Endpoint,
+};
+pub use layout::{MAX_CAPACITY, MIN_CAPACITY, STATS_WORDS};
 
 /// Sizes of a flow's rings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

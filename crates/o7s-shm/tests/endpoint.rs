@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use o7s_shm::*;
-use rustix::fd::OwnedFd;
+use rustix::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 struct Flow {
@@ -476,4 +476,37 @@ fn tx_queued_counts_what_the_peer_has_not_read() {
     }
     assert_eq!(f.a.tx_queued(), 0);
     assert_eq!(f.b.tx_queued(), 0);
+}
+
+#[test]
+fn each_end_publishes_stats_the_memfd_holder_reads() {
+    let mem = create_flow_mem(&RingConfig::default()).unwrap();
+    let (la, lb) = liveness_pair().unwrap();
+    let (ea, eb) = (new_eventfd().unwrap(), new_eventfd().unwrap());
+    let a = Endpoint::new(
+        mem.try_clone().unwrap(),
+        Side::A,
+        ea.try_clone().unwrap(),
+        eb.try_clone().unwrap(),
+        la,
+    )
+    .unwrap();
+    let b = Endpoint::new(mem.try_clone().unwrap(), Side::B, eb, ea, lb).unwrap();
+    assert_eq!(read_stats(mem.as_fd()).unwrap(), [None, None]);
+    b.publish_stats(&[7, 8, 9]);
+    let [sa, sb] = read_stats(mem.as_fd()).unwrap();
+    assert_eq!(sa, None);
+    let sb = sb.unwrap();
+    assert_eq!(sb.pid, std::process::id());
+    assert_eq!(&sb.words[..4], &[7, 8, 9, 0]);
+    // A later snapshot replaces the earlier one whole; words past STATS_WORDS are ignored.
+    a.publish_stats(&[1; STATS_WORDS + 3]);
+    b.publish_stats(&[5]);
+    let [sa, sb] = read_stats(mem.as_fd()).unwrap();
+    assert_eq!(sa.unwrap().words, [1; STATS_WORDS]);
+    assert_eq!(&sb.unwrap().words[..2], &[5, 0]);
+    // The rings are untouched.
+    a.write(b"x", None).unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(b.read(&mut buf, None).unwrap(), 1);
 }

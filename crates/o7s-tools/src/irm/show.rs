@@ -149,7 +149,7 @@ pub fn flows_table(v: &[FlowInfo], ipcps: &IpcpPids) -> String {
             ]
         })
         .collect();
-    table(
+    let mut out = table(
         &[
             "ID",
             "NAME",
@@ -160,7 +160,47 @@ pub fn flows_table(v: &[FlowInfo], ipcps: &IpcpPids) -> String {
             "STATE",
         ],
         &rows,
-    )
+    );
+    let frct: Vec<Vec<String>> = v
+        .iter()
+        .flat_map(|f| f.frct.iter().map(move |e| (f.flow_id, e)))
+        .map(|(id, e)| {
+            let ms = |us: u64| format!("{:.3}", us as f64 / 1000.0);
+            vec![
+                id.to_string(),
+                owner(e.pid, ipcps),
+                e.retransmissions.to_string(),
+                e.fast_retransmissions.to_string(),
+                e.duplicates.to_string(),
+                ms(e.srtt_us),
+                ms(e.rto_us),
+                e.window.to_string(),
+                e.in_flight.to_string(),
+                format!("{}/{}", e.rendezvous_sent, e.rendezvous_received),
+                e.skipped.to_string(),
+            ]
+        })
+        .collect();
+    if !frct.is_empty() {
+        out.push('\n');
+        out += &table(
+            &[
+                "FRCT",
+                "END",
+                "RETRANSMITTED",
+                "FAST",
+                "DUPLICATES",
+                "RTT-MS",
+                "RTO-MS",
+                "WINDOW",
+                "IN-FLIGHT",
+                "RENDEZVOUS",
+                "SKIPPED",
+            ],
+            &frct,
+        );
+    }
+    out
 }
 
 /// As the table; `alloc_ipcp`/`accept_ipcp` name the IPCP whose process that end is (null
@@ -180,6 +220,7 @@ pub fn flows_json(v: &[FlowInfo], ipcps: &IpcpPids) -> Value {
                     "alloc_ipcp": name(f.alloc_pid),
                     "accept_ipcp": name(f.accept_pid),
                     "state": f.state,
+                    "frct": f.frct,
                 })
             })
             .collect(),
@@ -189,7 +230,7 @@ pub fn flows_json(v: &[FlowInfo], ipcps: &IpcpPids) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use o7s::ctrl::msg::{IpcpKind, LoadBalance};
+    use o7s::ctrl::msg::{FrctInfo, IpcpKind, LoadBalance};
 
     fn ipcps() -> Vec<IpcpInfo> {
         vec![
@@ -279,6 +320,7 @@ oping.server  round-robin  lo      -      oping     10,11
             alloc_pid: 10,
             accept_pid: 0,
             state: "allocated".into(),
+            frct: Vec::new(),
         }];
         let none = IpcpPids::new();
         assert_eq!(
@@ -295,6 +337,43 @@ ID  NAME          LAYER  QOS  ALLOC-PID  ACCEPT-PID  STATE
     }
 
     #[test]
+    fn flows_with_frct_get_a_second_table() {
+        let end = |pid, retransmissions| FrctInfo {
+            pid,
+            retransmissions,
+            srtt_us: 1250,
+            rto_us: 2000,
+            window: 256,
+            rendezvous_sent: 1,
+            ..FrctInfo::default()
+        };
+        let f = vec![FlowInfo {
+            flow_id: 7,
+            name: "srv".into(),
+            layer: "lo".into(),
+            qos: "data".into(),
+            alloc_pid: 10,
+            accept_pid: 11,
+            state: "allocated".into(),
+            frct: vec![end(10, 3), end(11, 0)],
+        }];
+        assert_eq!(
+            flows_table(&f, &IpcpPids::new()),
+            "\
+ID  NAME  LAYER  QOS   ALLOC-PID  ACCEPT-PID  STATE
+7   srv   lo     data  10         11          allocated
+
+FRCT  END  RETRANSMITTED  FAST  DUPLICATES  RTT-MS  RTO-MS  WINDOW  IN-FLIGHT  RENDEZVOUS  SKIPPED
+7     10   3              0     0           1.250   2.000   256     0          1/0         0
+7     11   0              0     0           1.250   2.000   256     0          1/0         0
+"
+        );
+        let j = flows_json(&f, &IpcpPids::new());
+        assert_eq!(j[0]["frct"][0]["retransmissions"], 3);
+        assert_eq!(j[0]["frct"][1]["pid"], 11);
+    }
+
+    #[test]
     fn flows_of_ipcp_processes_name_the_ipcp() {
         let f = vec![FlowInfo {
             flow_id: 9,
@@ -304,6 +383,7 @@ ID  NAME          LAYER  QOS  ALLOC-PID  ACCEPT-PID  STATE
             alloc_pid: 0,
             accept_pid: 99,
             state: "allocated".into(),
+            frct: Vec::new(),
         }];
         let pids = ipcp_pids(&ipcps());
         assert_eq!(

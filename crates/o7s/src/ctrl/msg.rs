@@ -289,6 +289,76 @@ pub struct FlowInfo {
     pub alloc_pid: u32,
     pub accept_pid: u32,
     pub state: String,
+    /// FRCT counters of each application end that runs FRCT on this flow, as the library
+    /// last published them in the flow's region (at most a millisecond old while it is busy).
+    #[serde(default)]
+    pub frct: Vec<FrctInfo>,
+}
+
+/// One end's FRCT counters, as `irm flow list` shows them (see `o7s_proto::frct::FrctCounters`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrctInfo {
+    /// The process at this end.
+    pub pid: u32,
+    pub retransmissions: u64,
+    pub fast_retransmissions: u64,
+    pub duplicates: u64,
+    pub rendezvous_sent: u64,
+    pub rendezvous_received: u64,
+    pub skipped: u64,
+    pub messages_dropped: u64,
+    pub out_of_window: u64,
+    pub malformed: u64,
+    pub window: u64,
+    pub in_flight: u64,
+    pub srtt_us: u64,
+    pub mdev_us: u64,
+    pub rto_us: u64,
+}
+
+impl FrctInfo {
+    /// The counters as the words the library publishes in a flow region (same order as
+    /// [`from_words`](Self::from_words); the pid travels separately).
+    pub fn to_words(&self) -> [u64; 14] {
+        [
+            self.retransmissions,
+            self.fast_retransmissions,
+            self.duplicates,
+            self.rendezvous_sent,
+            self.rendezvous_received,
+            self.skipped,
+            self.messages_dropped,
+            self.out_of_window,
+            self.malformed,
+            self.window,
+            self.in_flight,
+            self.srtt_us,
+            self.mdev_us,
+            self.rto_us,
+        ]
+    }
+
+    /// The counters of `pid` from published words (missing words read as 0).
+    pub fn from_words(pid: u32, w: &[u64]) -> FrctInfo {
+        let g = |i: usize| w.get(i).copied().unwrap_or(0);
+        FrctInfo {
+            pid,
+            retransmissions: g(0),
+            fast_retransmissions: g(1),
+            duplicates: g(2),
+            rendezvous_sent: g(3),
+            rendezvous_received: g(4),
+            skipped: g(5),
+            messages_dropped: g(6),
+            out_of_window: g(7),
+            malformed: g(8),
+            window: g(9),
+            in_flight: g(10),
+            srtt_us: g(11),
+            mdev_us: g(12),
+            rto_us: g(13),
+        }
+    }
 }
 
 /// Everything that can go wrong in a control request, with what a user needs to fix it.

@@ -480,18 +480,7 @@ fn tx_queued_counts_what_the_peer_has_not_read() {
 
 #[test]
 fn each_end_publishes_stats_the_memfd_holder_reads() {
-    let mem = create_flow_mem(&RingConfig::default()).unwrap();
-    let (la, lb) = liveness_pair().unwrap();
-    let (ea, eb) = (new_eventfd().unwrap(), new_eventfd().unwrap());
-    let a = Endpoint::new(
-        mem.try_clone().unwrap(),
-        Side::A,
-        ea.try_clone().unwrap(),
-        eb.try_clone().unwrap(),
-        la,
-    )
-    .unwrap();
-    let b = Endpoint::new(mem.try_clone().unwrap(), Side::B, eb, ea, lb).unwrap();
+    let Flow { a, b, mem, .. } = flow(1 << 16, 0);
     assert_eq!(read_stats(mem.as_fd()).unwrap(), [None, None]);
     b.publish_stats(&[7, 8, 9]);
     let [sa, sb] = read_stats(mem.as_fd()).unwrap();

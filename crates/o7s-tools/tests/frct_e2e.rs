@@ -39,6 +39,7 @@ fn frct_flows_end_to_end() {
 
     let (a, b) = pair("frct", QosSpec::DATA);
     assert!(a.has_frct() && b.has_frct());
+    let a_id = a.id();
     assert!(a.mtu() >= 1 << 20, "FRCT flows carry 1 MiB messages");
 
     // Messages of every size up to 1 MiB arrive whole and in order; large ones are
@@ -112,6 +113,32 @@ fn frct_flows_end_to_end() {
     let st = a.frct_stats().expect("stats");
     assert!(st.counters.rtt_estimates > 0, "{st:?}");
     assert_eq!(st.malformed, 0);
+
+    // `irm flow list` shows both ends' FRCT counters, as published in the flow's region
+    // (at most a millisecond old: one more message makes them current).
+    std::thread::sleep(Duration::from_millis(2));
+    a.write(b"x").expect("write");
+    assert_eq!(b.read(&mut buf).expect("read"), 1);
+    let list = sys.irm_ok("flow list --json");
+    let v: serde_json::Value = serde_json::from_str(&list).expect("json");
+    let flow = v
+        .as_array()
+        .and_then(|a| a.iter().find(|f| f["flow_id"] == a_id))
+        .unwrap_or_else(|| panic!("flow {a_id} not listed: {list}"));
+    let ends = flow["frct"].as_array().expect("frct ends");
+    assert_eq!(ends.len(), 2, "{flow}");
+    for e in ends {
+        assert_eq!(e["pid"], std::process::id(), "{e}");
+        assert_eq!(e["malformed"], 0, "{e}");
+        assert!(e["window"].as_u64().is_some_and(|w| w > 0), "{e}");
+    }
+    assert!(
+        ends.iter()
+            .any(|e| e["srtt_us"].as_u64().is_some_and(|t| t > 0)),
+        "no RTT estimate published: {flow}"
+    );
+    let table = sys.irm_ok("flow list");
+    assert!(table.contains("RETRANSMITTED"), "{table}");
 
     // The window in an event set: a writer that fills the peer's window is told when it
     // opens again, not before.

@@ -98,7 +98,12 @@ struct State {
     callers: u32,
     /// Packets from the peer that did not decode.
     malformed: u64,
+    /// When the counters were last published in the flow's region (for `irm flow list`).
+    published: Option<Instant>,
 }
+
+/// How often a busy flow publishes its FRCT counters in its region.
+const PUBLISH_EVERY: Duration = Duration::from_millis(1);
 
 /// FRCT state of one flow.
 pub(crate) struct Reliable {
@@ -116,6 +121,30 @@ pub(crate) struct Reliable {
 struct Pumped {
     /// Packets taken off the ring.
     consumed: usize,
+}
+
+/// Put the flow's counters where the IRMd reads them for `irm flow list`.
+fn publish(st: &State, ep: &Endpoint) {
+    let c = st.frcti.counters();
+    let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    let info = crate::ctrl::msg::FrctInfo {
+        pid: 0,
+        retransmissions: c.retransmissions,
+        fast_retransmissions: c.fast_retransmissions,
+        duplicates: c.duplicates,
+        rendezvous_sent: c.rendezvous_sent,
+        rendezvous_received: c.rendezvous_received,
+        skipped: c.skipped,
+        messages_dropped: c.messages_dropped,
+        out_of_window: c.out_of_window,
+        malformed: st.malformed,
+        window: u64::from(c.window),
+        in_flight: u64::from(c.in_flight),
+        srtt_us: us(c.srtt),
+        mdev_us: us(c.mdev),
+        rto_us: us(c.rto),
+    };
+    ep.publish_stats(&info.to_words());
 }
 
 fn epoch() -> Instant {
@@ -164,6 +193,7 @@ impl Reliable {
                 followers: 0,
                 callers: 0,
                 malformed: 0,
+                published: None,
             }),
             cond: Condvar::new(),
             timer: AtomicU64::new(u64::MAX),
@@ -207,6 +237,13 @@ impl Reliable {
             st.frcti.handle_timeout(now);
         }
         self.flush(st, ep, now)?;
+        if st
+            .published
+            .is_none_or(|t| now.saturating_duration_since(t) >= PUBLISH_EVERY)
+        {
+            st.published = Some(now);
+            publish(st, ep);
+        }
         Ok(p)
     }
 

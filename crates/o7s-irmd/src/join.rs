@@ -3,7 +3,7 @@
 //! this system, makes the flow's rings and hands one end to the application and the other to
 //! the IPCP, which floods what the application writes and delivers what the layer carries.
 
-use crate::flows::{new_flow_fds, IPCP_HEADROOM};
+use crate::flows::{new_flow_fds, ring_capacity, IPCP_HEADROOM};
 use crate::irmd::{check_name, rpc_err, Answer, Irmd, IPCP_TIMEOUT};
 use crate::registry::{FlowRec, FlowState};
 use o7s::ctrl::msg::{FlowGrant, IpcpKind, IpcpReq, IpcpResp, IrmError, IrmResp};
@@ -66,7 +66,7 @@ impl Irmd {
                 flow_id,
             )
         };
-        let fds = new_flow_fds(IPCP_HEADROOM)?;
+        let fds = new_flow_fds(IPCP_HEADROOM, ring_capacity(mtu))?;
         self.lock().flows.insert(
             flow_id,
             FlowRec {

@@ -435,8 +435,8 @@ fn main() -> R<()> {
         println!("  operf over eth-dix: {}", operf.trim());
     }
     println!(
-        "goodput of reliable flows over a veth of MTU {mtu} ({} MB with ocat, 64 KiB messages \
-         unless said; iperf3 TCP 3 s):",
+        "goodput of reliable flows over a veth of MTU {mtu} ({} MB with ocat, messages of whole \
+         packets up to 64 KiB unless said; iperf3 TCP 3 s):",
         BULK / 1_000_000
     );
     let show = |g: Option<f64>| g.map_or("failed".to_owned(), |g| format!("{g:.3} Gb/s"));

@@ -55,10 +55,11 @@ pub struct Args {
     #[arg(long = "timeout", value_name = "DURATION",
           value_parser = |s: &str| crate::units::parse_duration(s, crate::units::TimeUnit::S))]
     pub timeout: Option<std::time::Duration>,
-    /// Bytes per message.
-    #[arg(short = 's', long = "size", value_name = "BYTES", default_value_t = 65_536,
+    /// Bytes per message [default: as many whole packets of the layer as fit in 64 KiB, so
+    /// that no message ends in a small fragment]
+    #[arg(short = 's', long = "size", value_name = "BYTES",
           value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
-    pub size: u32,
+    pub size: Option<u32>,
     /// Print nothing but errors.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
@@ -91,6 +92,14 @@ fn rate(bytes: u64, secs: f64) -> String {
         return "-".into();
     }
     format!("{:.1} Mb/s", bytes as f64 * 8.0 / secs / 1e6)
+}
+
+/// The default message size (tag included): as many whole packets of `packet` bytes as fit in
+/// 64 KiB (at least one), at most the flow's `mtu`. A 64 KiB + 1 byte message over a layer of
+/// 64 KiB frames went out as a full frame and a tiny one, and took two places of the window.
+fn default_message(packet: usize, mtu: usize) -> usize {
+    let packet = packet.max(2);
+    ((65_536 / packet).max(1) * packet).min(mtu).max(2)
 }
 
 /// One line of the flow's FRCT counters, if it runs FRCT.
@@ -134,14 +143,19 @@ fn client(a: &Args) -> anyhow::Result<i32> {
         ),
         None => Box::new(std::io::stdin().lock()),
     };
-    let size = a.size as usize;
     let mut qos = a.qos.spec();
     if let Some(t) = a.timeout {
         qos.timeout = u32::try_from(t.as_millis()).unwrap_or(u32::MAX).max(1);
     }
-    let flow = match crate::client_flow("ocat", &name, qos, size + 1) {
+    let asked = a.size.map_or(1, |s| s as usize + 1);
+    let flow = match crate::client_flow("ocat", &name, qos, asked) {
         Ok(f) => f,
         Err(code) => return Ok(code),
+    };
+    // A message is the tag byte and `size` bytes of data.
+    let size = match a.size {
+        Some(s) => s as usize,
+        None => default_message(flow.packet_payload(), flow.mtu()) - 1,
     };
     let t = Instant::now();
     let mut buf = vec![0u8; size + 1];
@@ -254,7 +268,11 @@ mod tests {
         let a = Args::try_parse_from(["ocat", "-n", "x", "f.bin"]).expect("client");
         assert_eq!(a.name.as_deref(), Some("x"));
         assert_eq!(a.qos, QosCube::Data);
-        assert_eq!(a.size, 65_536);
+        assert_eq!(a.size, None);
+        assert_eq!(default_message(1434, 1 << 22), 45 * 1434);
+        assert_eq!(default_message(65_400, 1 << 22), 65_400);
+        assert_eq!(default_message(100_000, 1 << 22), 100_000);
+        assert_eq!(default_message(1434, 1400), 1400);
         assert!(!a.stats);
         let a = Args::try_parse_from(["ocat", "-l", "--stats"]).expect("stats");
         assert!(a.stats);

@@ -21,6 +21,8 @@ pub(crate) struct FlowInner {
     name: String,
     layer: String,
     mtu: usize,
+    /// Largest message that travels in one packet (FRCT's fragment size on FRCT flows).
+    packet_payload: usize,
     nonblock: AtomicBool,
     read_timeout: Mutex<Option<Duration>>,
     write_timeout: Mutex<Option<Duration>>,
@@ -123,14 +125,15 @@ impl Flow {
         let side = if g.side == 0 { Side::A } else { Side::B };
         let ep = Endpoint::new(mem, side, own, peer, live)?;
         let packet_mtu = ep.max_packet().min(g.mtu as usize);
-        let (reliable, mtu) = if frct::wants_frct(&g.qos) {
+        let (reliable, mtu, packet_payload) = if frct::wants_frct(&g.qos) {
             // A flow through an IPCP (which reserves headroom for its headers) loses what
             // finds the receive ring full: the window must fit the ring.
             let rcv_buf = (ep.headroom() > 0).then(|| ep.rx_budget());
             let cfg = frct::config_for(&g.qos, packet_mtu, rcv_buf);
-            (Some(Reliable::new(cfg)), frct::MAX_MESSAGE)
+            let fragment = cfg.max_fragment;
+            (Some(Reliable::new(cfg)), frct::MAX_MESSAGE, fragment)
         } else {
-            (None, packet_mtu)
+            (None, packet_mtu, packet_mtu)
         };
         let has_frct = reliable.is_some();
         let inner = Arc::new(FlowInner {
@@ -140,6 +143,7 @@ impl Flow {
             name: g.name,
             layer: g.layer,
             mtu,
+            packet_payload,
             nonblock: AtomicBool::new(false),
             read_timeout: Mutex::new(None),
             write_timeout: Mutex::new(None),
@@ -179,6 +183,13 @@ impl Flow {
     /// messages to fit the layer, up to [`frct::MAX_MESSAGE`](crate::MAX_MESSAGE) bytes.
     pub fn mtu(&self) -> usize {
         self.inner.mtu
+    }
+
+    /// Largest message that travels in one packet of the layer; FRCT flows fragment larger
+    /// ones (each fragment takes a place in the window), raw flows refuse them. A bulk writer
+    /// moves the most per window with messages of a multiple of this size.
+    pub fn packet_payload(&self) -> usize {
+        self.inner.packet_payload
     }
 
     /// Whether FRCT runs on this flow (its QoS asks for in-order delivery).

@@ -59,6 +59,19 @@ fn ping(lab: &Lab, from: &str, name: &str, count: u32) -> TestResult {
     Ok(())
 }
 
+/// Whether `from` can ping `name` once within `secs` seconds (a layer converging, a
+/// directory filling).
+fn reachable(lab: &Lab, from: &str, name: &str, secs: u64) -> bool {
+    o7s_lab::wait_for(std::time::Duration::from_secs(secs), || {
+        let out = lab
+            .node(from)
+            .cmd("oping")
+            .args(["-n", name, "-c", "1"])
+            .output();
+        out.is_ok_and(|o| o.status.success())
+    })
+}
+
 fn serve(lab: &Lab, node: &str, name: &str, layer: &str) -> TestResult {
     let n = lab.node(node);
     n.irm_ok(&format!("bind program oping name {name} auto -- -l"))?;
@@ -77,14 +90,7 @@ fn two_nodes_enroll_connect_and_ping_root() -> TestResult {
     serve(&lab, "b", "srv", "net")?;
     serve(&lab, "a", "srv-a", "net")?;
     for (from, name) in [("a", "srv"), ("b", "srv-a")] {
-        let ok = o7s_lab::wait_for(std::time::Duration::from_secs(10), || {
-            let out = lab
-                .node(from)
-                .cmd("oping")
-                .args(["-n", name, "-c", "1"])
-                .output();
-            out.is_ok_and(|o| o.status.success())
-        });
+        let ok = reachable(&lab, from, name, 10);
         assert!(ok, "{name} unreachable from {from}\n{}", logs(&lab));
     }
     ping(&lab, "a", "srv", 100)?;
@@ -148,14 +154,7 @@ fn line_of_five_routes_four_hops_and_honours_the_ttl_root() -> TestResult {
     // Converged: both layers route and their directories hold the names (end-near is
     // three hops from n1, within the ttl).
     for (from, name) in [("n0", "end"), ("n0", "mid-near"), ("n1", "end-near")] {
-        let converged = o7s_lab::wait_for(std::time::Duration::from_secs(20), || {
-            let out = lab
-                .node(from)
-                .cmd("oping")
-                .args(["-n", name, "-c", "1"])
-                .output();
-            out.is_ok_and(|o| o.status.success())
-        });
+        let converged = reachable(&lab, from, name, 20);
         assert!(converged, "{from} cannot reach {name}\n{}", logs(&lab));
     }
     ping(&lab, "n0", "end", 50)?;
@@ -210,14 +209,7 @@ fn ring_of_six_reroutes_around_a_cut_link_root() -> TestResult {
     serve(&lab, "n2", "srv-ls", "ls")?;
     serve(&lab, "n2", "srv-lfa", "lfa")?;
     for name in ["srv-ls", "srv-lfa"] {
-        let ok = o7s_lab::wait_for(std::time::Duration::from_secs(20), || {
-            let out = lab
-                .node("n0")
-                .cmd("oping")
-                .args(["-n", name, "-c", "1"])
-                .output();
-            out.is_ok_and(|o| o.status.success())
-        });
+        let ok = reachable(&lab, "n0", name, 20);
         assert!(ok, "{name} unreachable\n{}", logs(&lab));
     }
     // n0 -> n2 goes n0-n1-n2 (two hops) rather than the four the other way round. Ping
@@ -260,14 +252,7 @@ fn three_stacked_unicast_layers_root() -> TestResult {
     unicast_layer(&lab, "l2", "ls_t_recalc 1", Some("l1"))?;
     unicast_layer(&lab, "l3", "ls_t_recalc 1", Some("l2"))?;
     serve(&lab, "n2", "top", "l3")?;
-    let ok = o7s_lab::wait_for(std::time::Duration::from_secs(30), || {
-        let out = lab
-            .node("n0")
-            .cmd("oping")
-            .args(["-n", "top", "-c", "1"])
-            .output();
-        out.is_ok_and(|o| o.status.success())
-    });
+    let ok = reachable(&lab, "n0", "top", 30);
     assert!(ok, "top unreachable\n{}", logs(&lab));
     ping(&lab, "n0", "top", 50)?;
     // Each level's MTU is the one below less a data transfer header.
@@ -332,14 +317,7 @@ fn twenty_nodes_all_pairs_ping_by_name_root() -> TestResult {
     // its directory had a contact publishes again once it has one).
     for n in &names[1..] {
         let name = format!("p-{n}");
-        let ok = o7s_lab::wait_for(std::time::Duration::from_secs(30), || {
-            let out = lab
-                .node(&names[0])
-                .cmd("oping")
-                .args(["-n", &name, "-c", "1"])
-                .output();
-            out.is_ok_and(|o| o.status.success())
-        });
+        let ok = reachable(&lab, &names[0], &name, 30);
         assert!(ok, "{name} unreachable\n{}", logs(&lab));
     }
     let mut failed = Vec::new();

@@ -14,6 +14,12 @@ use crate::wire::dht::Contact;
 pub(crate) const MAX_ASKED: usize = 64;
 /// Most lookup calls waiting on one lookup.
 pub(crate) const MAX_QUERIES: usize = 64;
+/// Requests to one candidate of a FIND_VALUE lookup before it counts as failed: one lost
+/// request or response (a few percent of them on a lossy layer) must not drop a node from
+/// a lookup that a caller waits on, or a newcomer that knows a handful of contacts finds
+/// nothing. FIND_NODE lookups (joining, publishing, refreshing) ask once: they are tried
+/// again as a whole, later (`REJOIN`, unplaced publications, the refresh period).
+pub(crate) const VALUE_TRIES: u8 = 2;
 
 /// FIND_NODE or FIND_VALUE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +42,8 @@ struct Candidate {
     id: Option<Vec<u8>>,
     addr: u64,
     state: State,
+    /// Requests sent to it so far.
+    tries: u8,
 }
 
 #[derive(Debug)]
@@ -111,6 +119,7 @@ impl Lookup {
                 id: None,
                 addr,
                 state,
+                tries: 0,
             },
         );
         self.trim();
@@ -126,6 +135,7 @@ impl Lookup {
                 id: Some(c.id.clone()),
                 addr: c.addr,
                 state: State::Fresh,
+                tries: 0,
             });
         }
         let key = &self.key;
@@ -171,18 +181,29 @@ impl Lookup {
         self.cands.sort_by(|a, b| closer(key, a, b));
     }
 
-    /// Requests that were not answered by `now` fail; returns their addresses.
-    pub(crate) fn expire(&mut self, now: Instant) -> Vec<u64> {
-        let mut out = Vec::new();
+    /// Requests that were not answered by `now`: a candidate of a FIND_VALUE lookup asked
+    /// fewer than [`VALUE_TRIES`] times is asked again (its place among the closest kept),
+    /// else it fails. Returns how many requests timed out and the addresses that failed.
+    pub(crate) fn expire(&mut self, now: Instant) -> (usize, Vec<u64>) {
+        let tries = match self.kind {
+            Kind::Value => VALUE_TRIES,
+            Kind::Node => 1,
+        };
+        let (mut timed_out, mut failed) = (0, Vec::new());
         for c in &mut self.cands {
             if let State::Asked { deadline, .. } = c.state {
                 if deadline <= now {
-                    c.state = State::Failed;
-                    out.push(c.addr);
+                    timed_out += 1;
+                    if c.tries < tries {
+                        c.state = State::Fresh;
+                    } else {
+                        c.state = State::Failed;
+                        failed.push(c.addr);
+                    }
                 }
             }
         }
-        out
+        (timed_out, failed)
     }
 
     /// `addr` is unreachable. Returns whether this lookup was waiting for it or would have
@@ -251,6 +272,7 @@ impl Lookup {
                     cookie,
                     deadline: now + t_resp,
                 };
+                c.tries += 1;
                 out.push((c.addr, cookie));
                 in_flight += 1;
                 self.asked += 1;

@@ -281,6 +281,10 @@ pub struct Dht {
     rejoin_at: Option<Instant>,
     rejoin_delay: Duration,
     joined: bool,
+    /// Joined with fewer than `k` contacts (the peer may have been joining itself): when
+    /// to look for more, and the delay after that (1 s doubling up to [`MAX_REJOIN`]).
+    fill_at: Option<Instant>,
+    fill_delay: Duration,
     next_round: Instant,
     next_refresh: Instant,
     /// Wall-clock seconds at `wall_at`.

@@ -42,6 +42,8 @@ impl Dht {
             peer: None,
             rejoin_at: None,
             rejoin_delay: REJOIN,
+            fill_at: None,
+            fill_delay: REJOIN,
             joined: false,
             next_round: now + cfg.replication_period(),
             next_refresh: now + secs(cfg.t_refresh),
@@ -235,7 +237,7 @@ impl Dht {
         if let Some(j) = self.join_due() {
             t = t.min(j);
         }
-        if let Some(u) = self.unplaced_at {
+        for u in [self.unplaced_at, self.fill_at].into_iter().flatten() {
             t = t.min(u);
         }
         Some(t)
@@ -245,9 +247,10 @@ impl Dht {
         self.sync(now, wall_secs);
         let mut failed = Vec::new();
         for l in &mut self.lookups {
-            failed.extend(l.expire(now));
+            let (timed_out, gone) = l.expire(now);
+            self.stats.req_timeouts += timed_out as u64;
+            failed.extend(gone);
         }
-        self.stats.req_timeouts += failed.len() as u64;
         for a in failed {
             if self.table.failed(a, consts::R_PING) {
                 self.stats.contacts_evicted += 1;
@@ -268,6 +271,9 @@ impl Dht {
         if self.unplaced_at.is_some_and(|t| t <= now) {
             self.unplaced_at = None;
             self.publish_unplaced();
+        }
+        if self.fill_at.is_some_and(|t| t <= now) {
+            self.fill(now);
         }
         self.check_join(now);
         self.drain_jobs(now);

@@ -390,13 +390,16 @@ fn stores_expire() {
 }
 
 /// Cases proptest found: newcomers that joined through a node whose own join was lost
-/// formed an island; a publication slowed by lost requests; a join lost three times.
+/// formed an island; a publication slowed by lost requests; a join lost three times; a
+/// newcomer that joined through a node still joining (one contact), whose lookup then lost
+/// its request to that contact.
 #[test]
 fn past_failures() {
     scenario(9, 65, 1_199_779_728_842_954_068, 1);
     scenario(17, 35, 6_580_012_179_493_542_764, 3);
     scenario(18, 62, 13_810_589_278_288_843_442, 1);
     scenario(23, 83, 4_729_277_064_984_435_320, 1);
+    scenario(24, 90, 7_573_970_477_138_455_868, 2);
 }
 
 /// Eight layers per run (about 10 s); `PROPTEST_CASES` asks for more.

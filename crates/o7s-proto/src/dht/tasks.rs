@@ -145,6 +145,8 @@ impl Dht {
                 });
                 self.publish_unplaced();
                 self.refresh_far(now);
+                self.fill_delay = REJOIN;
+                self.fill_at = (self.table.len() < self.cfg.k()).then(|| now + REJOIN);
             }
         }
     }
@@ -194,6 +196,22 @@ impl Dht {
         for i in sparse {
             self.refresh_bucket(i, now);
         }
+    }
+
+    /// Joined, but with fewer than `k` contacts: a peer that was itself still joining
+    /// could name nobody, and the buckets' refresh is minutes away. Look up our own id and
+    /// the sparse buckets again, less often each time, until the table holds `k` (a layer
+    /// smaller than that costs one lookup per [`MAX_REJOIN`]).
+    pub(super) fn fill(&mut self, now: Instant) {
+        if !self.joined || self.table.is_empty() || self.table.len() >= self.cfg.k() {
+            self.fill_at = None;
+            return;
+        }
+        let id = self.id.clone();
+        self.launch(&id, Kind::Node, Purpose::Refresh, true, now);
+        self.refresh_far(now);
+        self.fill_delay = (2 * self.fill_delay).min(MAX_REJOIN);
+        self.fill_at = Some(now + self.fill_delay);
     }
 
     pub(super) fn refresh_bucket(&mut self, i: usize, now: Instant) {

@@ -465,11 +465,18 @@ fn unanswered_requests_time_out_and_evict() {
     for i in 0..3 {
         let q = a.lookup(&oping().0, now).unwrap();
         assert_eq!(sent(&mut a).len(), 1);
+        // The request times out and is sent once more.
         let due = a.poll_timeout().unwrap();
         assert_eq!(due, now + Duration::from_secs(2));
         a.handle_timeout(due - Duration::from_millis(1), WALL);
         assert_eq!(a.poll_event(), None);
         a.handle_timeout(due, WALL + 2);
+        assert_eq!(sent(&mut a).len(), 1);
+        assert_eq!(a.poll_event(), None);
+        // The second one too: the lookup ends empty and the contact failed once.
+        let due = a.poll_timeout().unwrap();
+        assert_eq!(due, now + Duration::from_secs(4));
+        a.handle_timeout(due, WALL + 4);
         assert_eq!(
             a.poll_event(),
             Some(Event::LookupDone {
@@ -481,7 +488,7 @@ fn unanswered_requests_time_out_and_evict() {
         assert_eq!(a.contacts(), usize::from(i < 2));
         now = due;
     }
-    assert_eq!(a.stats().req_timeouts, 3);
+    assert_eq!(a.stats().req_timeouts, 6);
     assert_eq!(a.stats().contacts_evicted, 1);
 }
 
@@ -674,12 +681,72 @@ fn registration_before_joining_is_published_on_joining() {
     let stores = answer_find_nodes(&mut a, &b, t0);
     assert_eq!(a.poll_event(), Some(Event::Joined { contacts: 1 }));
     assert_eq!(stores_of(&stores, &oping()), 1, "{stores:?}");
-    // Placed: no more retries are due before the replication period.
+    // Placed: no more retries are due before the replication period (the timer that is
+    // due looks for more contacts than the one the join found; it stores nothing).
     let period = DhtConfig::default().replication_period();
-    assert!(a.poll_timeout().unwrap() >= t0 + Duration::from_secs(2));
+    assert_eq!(a.poll_timeout(), Some(t0 + REJOIN));
     a.handle_timeout(t0 + REJOIN * 8, WALL + 8);
     assert_eq!(stores_of(&answer_find_nodes(&mut a, &b, t0), &oping()), 0);
     assert!(period > REJOIN * 8);
+}
+
+/// A node that joined through a peer that knew nobody yet (it was joining too) looks for
+/// more contacts 1 s later, then 2 s, 4 s... until it has `k` of them.
+#[test]
+fn sparse_table_after_joining_is_filled() {
+    let t0 = Instant::now();
+    let mut a = node(0x11, 1, t0);
+    let b = contact(0x22, 2);
+    a.bootstrap(2, t0);
+    answer_find_nodes(&mut a, &b, t0);
+    assert_eq!(a.poll_event(), Some(Event::Joined { contacts: 1 }));
+    // 1 s later: a FIND_NODE for our own id, to the one contact.
+    assert_eq!(a.poll_timeout(), Some(t0 + REJOIN));
+    a.handle_timeout(t0 + REJOIN, WALL + 1);
+    let out = sent(&mut a);
+    let own = out.iter().find_map(|(d, m)| match &m.body {
+        DhtBody::FindNodeReq { cookie, key } if *d == 2 && key.0 == a.id() => Some(*cookie),
+        _ => None,
+    });
+    let Some(cookie) = own else {
+        panic!("no FIND_NODE for our id: {out:?}")
+    };
+    // The peer has joined meanwhile and names k others; each answers and becomes a contact.
+    let k = DhtConfig::default().k();
+    let others: Vec<Contact> = (0..k as u8)
+        .map(|i| contact(0x30 + i, 10 + u64::from(i)))
+        .collect();
+    let rsp = DhtBody::FindNodeRsp {
+        cookie,
+        key: NameHash(a.id().to_vec()),
+        contacts: others.clone(),
+    };
+    a.on_packet(&bytes(&b, rsp), t0 + REJOIN, WALL + 1);
+    let mut out = sent(&mut a);
+    while !out.is_empty() {
+        let mut next = Vec::new();
+        for (dst, m) in out {
+            let (DhtBody::FindNodeReq { cookie, key }, Some(c)) =
+                (&m.body, others.iter().find(|c| c.addr == dst))
+            else {
+                continue;
+            };
+            let rsp = DhtBody::FindNodeRsp {
+                cookie: *cookie,
+                key: key.clone(),
+                contacts: vec![],
+            };
+            a.on_packet(&bytes(c, rsp), t0 + REJOIN, WALL + 1);
+            next.extend(sent(&mut a));
+        }
+        out = next;
+    }
+    assert!(a.contacts() >= k, "{} contacts", a.contacts());
+    // Full: the next check finds nothing to do and sends nothing.
+    let next = t0 + 3 * REJOIN;
+    a.handle_timeout(next, WALL + 3);
+    assert!(sent(&mut a).is_empty());
+    assert!(a.poll_timeout().unwrap() > next);
 }
 
 /// A publication that no node answered is tried again after 1 s, then 2 s, ..., and stops

@@ -14,8 +14,9 @@
 //!   to place a value or to refresh), each request with a fresh random cookie, and stops when
 //!   a value comes back or the `k` closest nodes have answered. A response is accepted only
 //!   for a request in progress with that key and cookie, from the address it went to; any
-//!   other response changes nothing. A request unanswered within 2 s fails; a contact that
-//!   fails three times in a row is replaced by a spare.
+//!   other response changes nothing. A request unanswered within 2 s fails (a lookup for a
+//!   name asks that node once more first); a contact that fails three times in a row is
+//!   replaced by a spare.
 //! - [`Dht::register`] publishes our address under a key: a STORE to the `k` closest nodes,
 //!   expiring after `t_expire`, repeated every replication period until
 //!   [`Dht::unregister`]. Values stored here for others are replicated to the `k` closest
@@ -42,7 +43,11 @@
 //! - Contacts named in a response are asked, not trusted: they enter the buckets when they
 //!   answer. Spares replace contacts that stop answering (the prototype keeps them unused).
 //! - Joining succeeds when the enrollment peer answers, not when any node does: newcomers
-//!   that joined through us while our own join was lost would otherwise form an island.
+//!   that joined through us while our own join was lost would otherwise form an island. A
+//!   node that joined with fewer than `k` contacts (its peer was joining too) looks up its
+//!   own id again after 1, 2, 4 … 64 s until it has `k`.
+//! - A lookup for a name asks a node that did not answer once more before giving up on it:
+//!   one lost packet must not make a name unknown to a node with few contacts.
 //! - Our registrations are republished every replication period with a fresh `exp` (the
 //!   prototype waits until they near expiry); the period is at most half of `t_expire`.
 //! - Only address values (8 bytes, not 0) are stored; `exp` is capped at `t_expire` from now.
@@ -89,7 +94,8 @@
 //!     b.on_packet(&p, t0, wall);
 //! }
 //! assert_eq!(b.poll_event(), Some(Event::LookupDone { id: q, key, addrs: vec![1] }));
-//! assert!(b.poll_timeout().unwrap() > t0 + Duration::from_secs(1));
+//! // b has one contact, fewer than k: in 1 s it looks for more.
+//! assert_eq!(b.poll_timeout(), Some(t0 + Duration::from_secs(1)));
 //! ```
 
 mod lookup;

@@ -56,3 +56,22 @@ pub use topology::{End, LinkSpec, NodeSpec, Port, Topology, IFNAME_MAX, LINKS_MA
 pub fn is_root() -> bool {
     sys::is_root()
 }
+
+/// For a test that needs a [`Lab`]: whether we are root; if not, it says on stderr that
+/// `test` is skipped.
+pub fn root_or_skip(test: &str) -> bool {
+    let root = is_root();
+    if !root {
+        eprintln!("skipping {test}: needs root for network namespaces");
+    }
+    root
+}
+
+/// What a command printed, stdout then stderr: for assertions and failure messages.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

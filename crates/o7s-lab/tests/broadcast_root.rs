@@ -4,6 +4,7 @@
 //! without it each test prints a notice and passes.
 
 use o7s_lab::broadcast::broadcast_layer;
+use o7s_lab::root_or_skip;
 use o7s_lab::unicast::{eth_links, ipcp_name, unicast_over_eth};
 use o7s_lab::{wait_for, Lab, Topology};
 use std::io::{BufRead, BufReader};
@@ -12,14 +13,6 @@ use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-fn root_or_skip(test: &str) -> bool {
-    let root = o7s_lab::is_root();
-    if !root {
-        eprintln!("skipping {test}: needs root for network namespaces");
-    }
-    root
-}
 
 fn line(n: usize) -> Topology {
     let names: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();

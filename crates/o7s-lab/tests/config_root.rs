@@ -5,18 +5,10 @@
 //!
 //! Needs root (network namespaces); without it the test prints a notice and passes.
 
+use o7s_lab::output_text as text;
 use o7s_lab::{Lab, Topology};
-use std::process::Output;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// Node `me`'s config: layers `dix` and `llc` on `dev`, names `dix.<me>` and `llc.<me>`
 /// served by `oping -l`, started on demand.

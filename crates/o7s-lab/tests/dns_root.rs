@@ -7,6 +7,7 @@
 //! Needs root (network namespaces) and the Debian packages `bind9` and `bind9-dnsutils`
 //! (`named`, `dig`); without them the test prints a notice and passes.
 
+use o7s_lab::output_text as text;
 use o7s_lab::{Lab, Node, Topology};
 use o7s_proto::HashAlgo;
 use std::net::IpAddr;
@@ -18,14 +19,6 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// How long the IPCP keeps using a DNS answer (`DNS_FRESH` in the udp IPCP), plus margin.
 const DNS_FRESH: Duration = Duration::from_millis(1200);
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// A program on `PATH` or in the sbin directories (not always on a test's `PATH`).
 fn find(prog: &str) -> Option<PathBuf> {

@@ -15,6 +15,8 @@
 //! arrives whole. `udp4_layer_sized_fragments_under_loss_root` (ignored) shows that.
 //! Needs root (network namespaces); without it each test prints a notice and passes.
 
+use o7s_lab::output_text as text;
+use o7s_lab::root_or_skip;
 use o7s_lab::{Lab, Node, Topology};
 use std::io::{Read, Write};
 use std::path::Path;
@@ -39,22 +41,6 @@ const ATTEMPTS: u32 = 4;
 const SERVER_GRACE: Duration = Duration::from_secs(10);
 /// The words a tool uses when its flow allocation failed.
 const ALLOC_FAILED: &str = "cannot allocate a flow";
-
-fn root_or_skip(test: &str) -> bool {
-    let root = o7s_lab::is_root();
-    if !root {
-        eprintln!("skipping {test}: needs root for network namespaces");
-    }
-    root
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// A child killed on drop: a failed assertion must not leave it running until the lab goes.
 struct Reap(Option<Child>);

@@ -2,31 +2,17 @@
 //! name; without root each prints a notice and passes.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
+use o7s_lab::output_text as text;
+use o7s_lab::root_or_skip;
 use o7s_lab::{cleanup_stale, netns_list, netns_pids, pid_alive, Lab, Topology, PREFIX};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-fn root_or_skip(test: &str) -> bool {
-    let root = o7s_lab::is_root();
-    if !root {
-        eprintln!("skipping {test}: needs root for network namespaces");
-    }
-    root
-}
-
 fn pair() -> Topology {
     Topology::new().node("a").node("b").link("a", "b")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// `ping -c 1 -W 1 addr` from `node`; true if it got an answer.

@@ -2,27 +2,13 @@
 //! udp4, udp6.
 //! Needs root (network namespaces); without it each test prints a notice and passes.
 
+use o7s_lab::output_text as text;
+use o7s_lab::root_or_skip;
 use o7s_lab::{Lab, Topology};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-fn root_or_skip(test: &str) -> bool {
-    let root = o7s_lab::is_root();
-    if !root {
-        eprintln!("skipping {test}: needs root for network namespaces");
-    }
-    root
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn pair() -> Result<Lab, Box<dyn std::error::Error>> {
     Ok(Lab::up(

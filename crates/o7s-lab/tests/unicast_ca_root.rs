@@ -3,27 +3,12 @@
 //! competes for the two cores while it measures. Needs root (network namespaces); without it
 //! the test prints a notice and passes.
 
+use o7s_lab::output_text as text;
+use o7s_lab::root_or_skip;
 use o7s_lab::unicast::{eth_links, ipcp_name, unicast_over_eth};
 use o7s_lab::{Lab, Topology};
-use std::process::Output;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-fn root_or_skip(test: &str) -> bool {
-    let root = o7s_lab::is_root();
-    if !root {
-        eprintln!("skipping {test}: needs root for network namespaces");
-    }
-    root
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn logs(lab: &Lab) -> String {
     lab.nodes()

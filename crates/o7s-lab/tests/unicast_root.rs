@@ -2,27 +2,12 @@
 //! the directory and the flow allocator end to end, with real `irmd` and `ipcpd` processes.
 //! Needs root (network namespaces); without it each test prints a notice and passes.
 
+use o7s_lab::output_text as text;
+use o7s_lab::root_or_skip;
 use o7s_lab::unicast::{eth_links, ipcp_name, unicast_layer, unicast_over_eth};
 use o7s_lab::{Lab, Topology};
-use std::process::Output;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-fn root_or_skip(test: &str) -> bool {
-    let root = o7s_lab::is_root();
-    if !root {
-        eprintln!("skipping {test}: needs root for network namespaces");
-    }
-    root
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// Every node's log and the state of its unicast IPCPs, for a failure message.
 fn logs(lab: &Lab) -> String {

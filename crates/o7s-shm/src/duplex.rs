@@ -162,7 +162,11 @@ impl<W: Wait> Duplex<W> {
         Err(e)
     }
 
-    fn push(&self, max_len: usize, f: impl FnOnce(&mut [u8]) -> usize) -> Result<(), ShmError> {
+    fn push(
+        &self,
+        max_len: usize,
+        f: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> Result<(), ShmError> {
         let mut st = lock(&self.tx_st);
         match self.tx.push(&mut st, max_len, f) {
             Ok(wake) => {
@@ -187,6 +191,15 @@ impl<W: Wait> Duplex<W> {
         max_len: usize,
         f: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<(), ShmError> {
+        self.try_write_with_opt(max_len, |b| Some(f(b)))
+    }
+
+    /// See [`crate::Endpoint::try_write_with_opt`].
+    pub fn try_write_with_opt(
+        &self,
+        max_len: usize,
+        f: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> Result<(), ShmError> {
         if self.down.load(Ordering::Relaxed) {
             return Err(ShmError::Down);
         }
@@ -204,17 +217,17 @@ impl<W: Wait> Duplex<W> {
         })
     }
 
-    fn fill<'p>(&self, payload: &'p [u8]) -> impl FnOnce(&mut [u8]) -> usize + 'p {
+    fn fill<'p>(&self, payload: &'p [u8]) -> impl FnOnce(&mut [u8]) -> Option<usize> + 'p {
         let hr = self.tx.headroom();
         move |b| {
             b[hr..].copy_from_slice(payload);
-            payload.len()
+            Some(payload.len())
         }
     }
 
     /// See [`crate::Endpoint::try_write`].
     pub fn try_write(&self, payload: &[u8]) -> Result<(), ShmError> {
-        self.try_write_with_trim(payload.len(), self.fill(payload))
+        self.try_write_with_opt(payload.len(), self.fill(payload))
     }
 
     /// See [`crate::Endpoint::write`].

@@ -385,6 +385,18 @@ impl Endpoint {
         self.inner.try_write_with_trim(max_len, f)
     }
 
+    /// Like [`try_write_with_trim`](Self::try_write_with_trim), but `f` may also decline
+    /// (`None`): then no record is written and the ring is as before (`Ok(())`). For a
+    /// receiver that reserves room in the flow it expects a packet for, receives, and finds
+    /// the packet belongs elsewhere (or that nothing came).
+    pub fn try_write_with_opt(
+        &self,
+        max_len: usize,
+        f: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> Result<(), ShmError> {
+        self.inner.try_write_with_opt(max_len, f)
+    }
+
     /// Read one packet without blocking: its length, `WouldBlock` if none is queued,
     /// `BufferTooSmall { needed }` (the packet stays queued), `Down` only when empty and down,
     /// `Corrupt` if the peer broke the ring (the endpoint is then down).

@@ -148,13 +148,14 @@ impl Ring {
     }
 
     /// Append one record. `f` fills `headroom + max_len` bytes (payload at `headroom`) and
-    /// returns the payload length actually used (clamped to `max_len`). Returns whether the
+    /// returns the payload length actually used (clamped to `max_len`), or `None` to write
+    /// no record after all (the ring is left as it was: `Ok(false)`). Returns whether the
     /// peer announced it sleeps and must be woken.
     pub(crate) fn push(
         &self,
         st: &mut TxState,
         max_len: usize,
-        f: impl FnOnce(&mut [u8]) -> usize,
+        f: impl FnOnce(&mut [u8]) -> Option<usize>,
     ) -> Result<bool, ShmError> {
         if max_len > self.max_packet {
             return Err(ShmError::TooBig {
@@ -172,10 +173,15 @@ impl Ring {
             tail += self.cap - off as u64;
             off = 0;
         }
-        let used = self
+        // A wrap marker written above stays unpublished if `f` declines: the next record
+        // writes it again.
+        let Some(used) = self
             .data
             .with_mut(off + REC_HDR, self.headroom + max_len, f)
-            .min(max_len);
+        else {
+            return Ok(false);
+        };
+        let used = used.min(max_len);
         // `used <= max_packet < 2^30`, so it fits the u32 length field.
         self.data.write_hdr(off, used as u32, KIND_PKT);
         tail += self.rec_size(used);

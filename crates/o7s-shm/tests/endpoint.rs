@@ -221,6 +221,35 @@ fn headroom_zero_copy() {
 }
 
 #[test]
+fn a_declined_write_leaves_the_ring_as_it_was() {
+    let f = flow(4096, 16);
+    // Declined: nothing to read, and the room is still there.
+    f.a.try_write_with_opt(900, |b| {
+        b[16..20].copy_from_slice(b"junk");
+        None
+    })
+    .unwrap();
+    assert!(!f.b.rx_ready());
+    let mut buf = [0u8; 1024];
+    assert!(matches!(f.b.try_read(&mut buf), Err(ShmError::WouldBlock)));
+    // Around the ring several times, declining every other write at every position,
+    // including those where the record would wrap.
+    for i in 0..40u8 {
+        let len = 300 + usize::from(i) * 7;
+        f.a.try_write_with_opt(len, |_| None).unwrap();
+        f.a.try_write_with_opt(len + 50, |b| {
+            b[16..16 + len].fill(i);
+            Some(len)
+        })
+        .unwrap();
+        f.a.try_write_with_opt(len, |_| None).unwrap();
+        assert_eq!(f.b.try_read(&mut buf).unwrap(), len);
+        assert!(buf[..len].iter().all(|&x| x == i));
+        assert!(matches!(f.b.try_read(&mut buf), Err(ShmError::WouldBlock)));
+    }
+}
+
+#[test]
 fn dropping_peer_live_fd_is_down() {
     let Flow {
         a,

@@ -84,6 +84,49 @@ fn zero_copy_with_headroom() {
     });
 }
 
+/// A writer that declines every other record it reserved (`try_write_with_opt`), on a
+/// ring small enough to wrap: the reader sees exactly the records committed, whole.
+#[test]
+fn declined_writes_leave_no_trace() {
+    builder().check(|| {
+        let (a, b) = model::pair(128, 4);
+        let w = loom::thread::spawn(move || {
+            for i in 0..6u8 {
+                loop {
+                    let keep = i % 2 == 1;
+                    let r = a.try_write_with_opt(12, |s| {
+                        s[4..].fill(i);
+                        keep.then_some(12)
+                    });
+                    match r {
+                        Ok(()) => break,
+                        Err(ShmError::WouldBlock) => loom::thread::yield_now(),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+        });
+        let mut got = 1u8;
+        while got < 6 {
+            match b
+                .try_read_with(|s, off| s[off..].iter().all(|&x| x == got) && s.len() == off + 12)
+            {
+                Ok(ok) => {
+                    assert!(ok);
+                    got += 2;
+                }
+                Err(ShmError::WouldBlock) => loom::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        w.join().unwrap();
+        assert!(matches!(
+            b.try_read_with(|_, _| ()),
+            Err(ShmError::WouldBlock)
+        ));
+    });
+}
+
 /// Both directions at once with blocking calls on both ends: each endpoint's single wake
 /// object serves a sleeping reader and a sleeping writer (on different threads).
 #[test]

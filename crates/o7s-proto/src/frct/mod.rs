@@ -335,6 +335,8 @@ pub struct Frcti {
     failed: Option<FrctError>,
     /// Buffers of acknowledged segments, for new ones.
     spare: Vec<Vec<u8>>,
+    /// Where [`Self::send_with`] has a message that takes several packets written.
+    scratch: Vec<u8>,
     dup_acks: u32,
     fast_rtx: bool,
     /// Selective acks: the end of the highest range the peer reported received, and where
@@ -413,6 +415,7 @@ impl Frcti {
             last_rdv: None,
             failed: None,
             spare: Vec::new(),
+            scratch: Vec::new(),
             dup_acks: 0,
             fast_rtx: false,
             sack_high: None,
@@ -595,32 +598,10 @@ impl Frcti {
     /// must be open for the first one; the others wait in the send buffer until the
     /// peer's window admits them.
     pub fn send(&mut self, payload: &[u8], now: Instant) -> Result<(), FrctError> {
-        if let Some(e) = self.failed {
-            return Err(e);
-        }
         if payload.is_empty() {
             return Err(FrctError::EmptyPayload);
         }
-        let max = self.max_send();
-        if payload.len() > max {
-            return Err(FrctError::TooBig {
-                len: payload.len(),
-                max,
-            });
-        }
-        if !self.is_window_open() {
-            match self.window_closed_at {
-                None => {
-                    self.window_closed_at = Some(now);
-                    self.last_rdv = Some(now);
-                }
-                Some(t) if now.saturating_duration_since(t) > self.cfg.max_rdv => {
-                    return Err(FrctError::PeerUnresponsive);
-                }
-                Some(_) => {}
-            }
-            return Err(FrctError::WindowClosed);
-        }
+        self.may_send(payload.len(), now)?;
         let drf = self.snd_next == self.snd_lwe;
         let mf = self.cfg.max_fragment;
         if payload.len() <= mf {
@@ -639,21 +620,106 @@ impl Frcti {
                 self.push_segment(frag, chunk, drf && (i == 0 || !self.cfg.reliable));
             }
         }
+        self.sent(now);
+        Ok(())
+    }
+
+    /// As [`Self::send`], for a message the caller writes in place: `fill` gets room for
+    /// `max_len` bytes in the send buffer (when they fit one packet; else in a buffer of
+    /// its own, sent as by [`Self::send`]) and returns how many it wrote, at most
+    /// `max_len`. It is called only once the message is accepted (failed flows, messages
+    /// too long and closed windows are refused before); if it writes nothing, nothing is
+    /// sent. Returns the length of the message sent. Spares a copy of each message for a
+    /// caller that produces it (reads it from a file, say) into a buffer anyway.
+    pub fn send_with(
+        &mut self,
+        max_len: usize,
+        now: Instant,
+        fill: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) -> Result<usize, FrctError> {
+        if max_len == 0 {
+            return Err(FrctError::EmptyPayload);
+        }
+        self.may_send(max_len, now)?;
+        if max_len > self.cfg.max_fragment {
+            // Fragments: filled in a buffer kept for the purpose, then sent as `send` does.
+            let mut v = std::mem::take(&mut self.scratch);
+            if v.len() < max_len {
+                v.resize(max_len, 0);
+            }
+            let n = fill(&mut v[..max_len]).min(max_len);
+            let r = if n > 0 {
+                self.send(&v[..n], now)
+            } else {
+                Ok(())
+            };
+            self.scratch = v;
+            return r.map(|()| n);
+        }
+        let mut buf = self.seg_buf(HEADER_LEN + max_len);
+        // A spare buffer keeps its old contents: only what it lacks is zeroed.
+        buf.resize(HEADER_LEN + max_len, 0);
+        let n = fill(&mut buf[HEADER_LEN..]).min(max_len);
+        if n == 0 {
+            self.recycle_seg_buf(buf);
+            return Ok(0);
+        }
+        buf.truncate(HEADER_LEN + n);
+        let drf = self.snd_next == self.snd_lwe;
+        self.push_buf(Frag::Whole, buf, drf);
+        self.sent(now);
+        Ok(n)
+    }
+
+    /// Whether a message of `len` bytes may be sent now (the checks of [`Self::send`]).
+    fn may_send(&mut self, len: usize, now: Instant) -> Result<(), FrctError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let max = self.max_send();
+        if len > max {
+            return Err(FrctError::TooBig { len, max });
+        }
+        if !self.is_window_open() {
+            match self.window_closed_at {
+                None => {
+                    self.window_closed_at = Some(now);
+                    self.last_rdv = Some(now);
+                }
+                Some(t) if now.saturating_duration_since(t) > self.cfg.max_rdv => {
+                    return Err(FrctError::PeerUnresponsive);
+                }
+                Some(_) => {}
+            }
+            return Err(FrctError::WindowClosed);
+        }
+        Ok(())
+    }
+
+    /// A message went into the send buffer.
+    fn sent(&mut self, now: Instant) {
         if !self.cfg.reliable {
             self.snd_lwe = self.snd_next;
         }
         self.snd_act = Some(now);
-        Ok(())
     }
 
     fn push_segment(&mut self, frag: Frag, payload: &[u8], drf: bool) {
+        let mut buf = self.seg_buf(HEADER_LEN + payload.len());
+        buf.clear();
+        buf.extend_from_slice(&[0; HEADER_LEN]);
+        buf.extend_from_slice(payload);
+        self.push_buf(frag, buf, drf);
+    }
+
+    /// Queue `buf` ([`HEADER_LEN`] bytes of room for the header, then the payload) under
+    /// the next sequence number.
+    fn push_buf(&mut self, frag: Frag, buf: Vec<u8>, drf: bool) {
+        let payload_len = buf.len() - HEADER_LEN;
         let mut flags = FrctFlags::DATA | frag.flags();
         if drf {
             flags |= FrctFlags::DRF;
         }
-        let mut buf = self.seg_buf(HEADER_LEN + payload.len());
-        buf.extend_from_slice(&[0; HEADER_LEN]);
-        buf.extend_from_slice(payload);
         self.snd_buf.push_back(Segment {
             seqno: self.snd_next,
             flags,
@@ -664,18 +730,15 @@ impl Frcti {
             tx_count: 0,
             sacked: false,
         });
-        self.snd_bytes += payload.len();
+        self.snd_bytes += payload_len;
         self.snd_next = self.snd_next.wrapping_add(1);
     }
 
-    /// An empty buffer for `len` bytes: a spare one that is large enough, else a new one.
+    /// A buffer with room for `len` bytes: a spare one that is large enough (with whatever
+    /// it held), else a new, empty one.
     fn seg_buf(&mut self, len: usize) -> Vec<u8> {
         match self.spare.iter().rposition(|b| b.capacity() >= len) {
-            Some(i) => {
-                let mut b = self.spare.swap_remove(i);
-                b.clear();
-                b
-            }
+            Some(i) => self.spare.swap_remove(i),
             None => Vec::with_capacity(len),
         }
     }
@@ -1034,6 +1097,29 @@ impl Frcti {
 
     /// Process one packet from the peer.
     pub fn handle_packet(&mut self, bytes: &[u8], now: Instant) -> Result<(), FrctError> {
+        self.handle(bytes, now, None).map(|_| ())
+    }
+
+    /// As [`Self::handle_packet`], for a reader waiting with the buffer `out`: a data
+    /// packet that is the next message whole (unfragmented, in order, no message before
+    /// it waiting for [`Self::recv`], and it fits `out`) is copied into `out` and its
+    /// length returned, as if [`Self::recv`] had returned it. Spares the copy into a
+    /// buffer of the machine's own.
+    pub fn handle_packet_into(
+        &mut self,
+        bytes: &[u8],
+        now: Instant,
+        out: &mut [u8],
+    ) -> Result<Option<usize>, FrctError> {
+        self.handle(bytes, now, Some(out))
+    }
+
+    fn handle(
+        &mut self,
+        bytes: &[u8],
+        now: Instant,
+        out: Option<&mut [u8]>,
+    ) -> Result<Option<usize>, FrctError> {
         let pkt = FrctPacket::new_checked(bytes)?;
         let repr = FrctRepr::parse(&pkt)?;
         let payload = pkt.payload();
@@ -1043,7 +1129,7 @@ impl Frcti {
             if flags.contains(FrctFlags::DRF) && flags.contains(FrctFlags::DATA) {
                 self.start_run(repr.seqno);
             } else if flags.contains(FrctFlags::DATA) {
-                return Ok(()); // Not the start of a run: wait for it.
+                return Ok(None); // Not the start of a run: wait for it.
             }
         }
         if flags.contains(FrctFlags::DATA) {
@@ -1059,7 +1145,7 @@ impl Frcti {
                 self.fc_due = true;
                 self.rdv_gap(now);
             }
-            return Ok(());
+            return Ok(None);
         }
         if flags.contains(FrctFlags::ACK) {
             // A duplicate ack carries no data and no new window (as in TCP): a window update
@@ -1075,13 +1161,12 @@ impl Frcti {
             if flags.contains(FrctFlags::ACK) && !payload.is_empty() {
                 self.on_sack(payload, now);
             }
-            return Ok(());
+            return Ok(None);
         }
         if payload.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        self.on_data(repr.seqno, Frag::of(flags), payload, now);
-        Ok(())
+        Ok(self.on_data(repr.seqno, Frag::of(flags), payload, now, out))
     }
 
     /// A receiver that was inactive starts a new run at `seqno`.
@@ -1200,7 +1285,16 @@ impl Frcti {
         }
     }
 
-    fn on_data(&mut self, seqno: u32, frag: Frag, payload: &[u8], now: Instant) {
+    /// A data packet; with `out`, one that is the next message whole is copied there and
+    /// its length returned (see [`Self::handle_packet_into`]).
+    fn on_data(
+        &mut self,
+        seqno: u32,
+        frag: Frag,
+        payload: &[u8],
+        now: Instant,
+        out: Option<&mut [u8]>,
+    ) -> Option<usize> {
         if !self.cfg.reliable && !self.cfg.in_order {
             if frag != Frag::Whole {
                 // Nothing to reassemble with: such flows do not fragment.
@@ -1213,27 +1307,37 @@ impl Frcti {
             } else {
                 self.counters.out_of_window += 1;
             }
-            return;
+            return None;
         }
         if before(seqno, self.rcv_nxt) {
             self.counters.duplicates += 1;
             self.want_ack(now);
-            return;
+            return None;
         }
         if !before(seqno, self.rcv_rwe()) {
             self.counters.out_of_window += 1;
             self.want_ack(now);
-            return;
+            return None;
         }
         let off = seqno.wrapping_sub(self.rcv_read) as usize;
         let in_order = seqno == self.rcv_nxt;
+        let mut delivered = None;
         if off == 0 && self.ready.is_none() {
             // At the read point (so in order, and the front slot, if any, is empty): straight
             // into reassembly or to the application, without a stop in the reorder queue.
             self.rq.pop_front();
             self.rcv_read = self.rcv_read.wrapping_add(1);
             self.rcv_nxt = self.rcv_read;
-            self.consume(frag, Cow::Borrowed(payload));
+            let whole = frag == Frag::Whole && payload.len() <= self.cfg.max_message;
+            match out {
+                Some(out) if whole && payload.len() <= out.len() => {
+                    // The next message, whole: into the reader's buffer at once.
+                    self.drop_partial();
+                    out[..payload.len()].copy_from_slice(payload);
+                    delivered = Some(payload.len());
+                }
+                _ => self.consume(frag, Cow::Borrowed(payload)),
+            }
         } else {
             while self.rq.len() <= off {
                 self.rq.push_back(Slot::Empty);
@@ -1241,7 +1345,7 @@ impl Frcti {
             if !matches!(self.rq[off], Slot::Empty) {
                 self.counters.duplicates += 1;
                 self.want_ack(now);
-                return;
+                return None;
             }
             self.rq[off] = Slot::Full(frag, payload.to_vec());
             self.rq_bytes += payload.len();
@@ -1261,6 +1365,7 @@ impl Frcti {
         } else {
             now
         });
+        delivered
     }
 
     /// Schedule a pure ack no later than `at` (reliable flows only).

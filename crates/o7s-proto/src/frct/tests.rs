@@ -176,12 +176,27 @@ fn simulate_msgs(
     let mut max_q = [(0, 0); 2];
     let mut max_bytes = [(0, 0); 2];
     let mut steps = 0u64;
+    let mut handled = 0usize;
     loop {
         steps += 1;
         assert!(steps < 5_000_000, "simulation does not progress");
         for s in 0..2 {
             while sent[s] < n[s] {
-                match ep[s].send(&msgs[s][sent[s]], now) {
+                let m = &msgs[s][sent[s]];
+                // Every other message is written in place, offered a little more room than
+                // it takes (past `max_fragment` too: then it goes as `send` sends it).
+                let r = if sent[s] % 2 == 1 {
+                    let mut fill = |b: &mut [u8]| {
+                        b[..m.len()].copy_from_slice(m);
+                        m.len()
+                    };
+                    ep[s].send_with(m.len() + 3, now, &mut fill).map(|n| {
+                        assert_eq!(n, m.len());
+                    })
+                } else {
+                    ep[s].send(m, now)
+                };
+                match r {
                     Ok(()) => sent[s] += 1,
                     Err(FrctError::WindowClosed) => break,
                     Err(e) => panic!("send failed: {e}"),
@@ -256,7 +271,18 @@ fn simulate_msgs(
                         r.rwe
                     );
                 }
-                ep[dst].handle_packet(&bytes, now).expect("well-formed");
+                // Packets are handled as a reader that waits with a buffer would (large
+                // enough or not), or as one that does not.
+                let mut out = vec![0u8; [0, 1 << 16, 16][handled % 3]];
+                handled += 1;
+                if out.is_empty() {
+                    ep[dst].handle_packet(&bytes, now).expect("well-formed");
+                } else if let Some(n) = ep[dst]
+                    .handle_packet_into(&bytes, now, &mut out)
+                    .expect("well-formed")
+                {
+                    received[dst].push(out[..n].to_vec());
+                }
             }
         }
         for e in &mut ep {
@@ -1609,4 +1635,52 @@ fn a_receive_buffer_bounds_the_window_by_the_largest_packets() {
     assert_eq!(o.received[1], m0);
     assert_eq!(o.counters[1].out_of_window, 0);
     assert!(o.max_q[1].1 <= fits + 2, "{:?} packets queued", o.max_q[1]);
+}
+
+#[test]
+fn whole_messages_in_order_go_straight_into_the_readers_buffer() {
+    let t = Instant::now();
+    let mut a = Frcti::new(
+        FrctConfig {
+            initial_seqno: 7,
+            ..frag_cfg(true, 1400)
+        },
+        t,
+    );
+    let mut b = Frcti::new(frag_cfg(true, 1400), t);
+    let mut fill = |buf: &mut [u8]| {
+        buf[..3].copy_from_slice(b"one");
+        3
+    };
+    assert_eq!(a.send_with(100, t, &mut fill), Ok(3));
+    let mut nothing = |_: &mut [u8]| 0;
+    assert_eq!(a.send_with(100, t, &mut nothing), Ok(0), "nothing sent");
+    a.send(b"two", t).expect("open");
+    a.send(&big_msg(0, 0, 2000), t).expect("open");
+    a.send(b"four", t).expect("open");
+    let p: Vec<Vec<u8>> = std::iter::from_fn(|| a.poll_transmit(t)).collect();
+    assert_eq!(p.len(), 5, "three whole messages and two fragments");
+    assert_eq!(&p[0][HEADER_LEN..], b"one");
+    let mut out = [0u8; 64];
+    // Whole and in order: into the buffer.
+    assert_eq!(b.handle_packet_into(&p[0], t, &mut out), Ok(Some(3)));
+    assert_eq!(&out[..3], b"one");
+    // Out of order: kept in the reorder queue.
+    assert_eq!(b.handle_packet_into(&p[2], t, &mut out), Ok(None));
+    assert_eq!(b.handle_packet_into(&p[1], t, &mut out), Ok(Some(3)));
+    assert_eq!(&out[..3], b"two");
+    assert!(!b.has_message());
+    // Fragments are reassembled as before, and nothing overtakes a message waiting for
+    // `recv`.
+    assert_eq!(b.handle_packet_into(&p[3], t, &mut out), Ok(None));
+    assert!(b.has_message());
+    assert_eq!(b.handle_packet_into(&p[4], t, &mut out), Ok(None));
+    assert_eq!(b.recv(), Some(big_msg(0, 0, 2000)));
+    assert_eq!(b.recv().as_deref(), Some(&b"four"[..]));
+    // A buffer too small for a whole message leaves it to `recv`.
+    a.send(b"five", t).expect("open");
+    let p = a.poll_transmit(t).expect("data");
+    assert_eq!(b.handle_packet_into(&p, t, &mut out[..2]), Ok(None));
+    assert_eq!(b.recv().as_deref(), Some(&b"five"[..]));
+    assert_eq!(b.queued_bytes(), (0, 0));
 }

@@ -270,8 +270,13 @@ impl Flow {
                 }
                 Ok(i.ep.read(buf, Self::deadline(&i.read_timeout))?)
             }
-            Some(_) => {
-                let msg = i.next_message()?;
+            Some(r) => {
+                let nonblock = i.nonblock.load(Ordering::Relaxed);
+                let deadline = Self::deadline(&i.read_timeout);
+                let msg = match r.read_into(&i.ep, buf, deadline, nonblock)? {
+                    frct::Got::Into(n) => return Ok(n),
+                    frct::Got::Msg(m) => m,
+                };
                 if msg.len() > buf.len() {
                     let needed = msg.len();
                     i.keep_partial(msg, 0);
@@ -354,6 +359,53 @@ impl Flow {
             Some(r) => r.write(&i.ep, buf, Self::deadline(&i.write_timeout), nonblock)?,
         }
         Ok(buf.len())
+    }
+
+    /// Write one message that `fill` writes in place: it gets a buffer of `max_len` bytes
+    /// and returns how many of them make the message (at most `max_len`; none: nothing is
+    /// sent). Returns the message's length. On a flow with FRCT, a message that fits one
+    /// packet ([`Flow::packet_payload`]) is written straight into FRCT's send buffer, which
+    /// spares the copy [`Flow::write`] makes of it; there `fill` is called once the flow
+    /// accepts the message (after waiting for room, as `write` does), and not at all if the
+    /// write fails. On other flows `fill` runs first, and its message is then written as by
+    /// `write`. A bulk sender can thus read its input straight into the flow:
+    ///
+    /// ```no_run
+    /// use std::io::Read;
+    /// # let flow: o7s::Flow = unimplemented!();
+    /// let mut input = std::io::stdin();
+    /// let n = flow.write_with(flow.packet_payload(), |b| input.read(b).unwrap_or(0))?;
+    /// # Ok::<(), o7s::Error>(())
+    /// ```
+    pub fn write_with(
+        &self,
+        max_len: usize,
+        mut fill: impl FnMut(&mut [u8]) -> usize,
+    ) -> Result<usize, Error> {
+        let i = &self.inner;
+        if max_len > i.mtu {
+            return Err(Error::TooBig {
+                len: max_len,
+                max: i.mtu,
+            });
+        }
+        match &i.frct {
+            Some(r) if max_len > 0 => {
+                let nonblock = i.nonblock.load(Ordering::Relaxed);
+                let deadline = Self::deadline(&i.write_timeout);
+                r.write_with(&i.ep, max_len, &mut fill, deadline, nonblock)
+            }
+            _ => {
+                // Raw flows (the ring takes the message as it is) and empty messages: in a
+                // buffer of its own, written as `write` writes it.
+                let mut b = vec![0u8; max_len];
+                let n = fill(&mut b).min(max_len);
+                if n == 0 {
+                    return Ok(0);
+                }
+                self.write(&b[..n])
+            }
+        }
     }
 
     /// Write `buf` as one message without waiting, whatever the flow's blocking mode:

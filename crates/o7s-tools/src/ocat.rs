@@ -158,22 +158,36 @@ fn client(a: &Args) -> anyhow::Result<i32> {
         None => default_message(flow.packet_payload(), flow.mtu()) - 1,
     };
     let t = Instant::now();
-    let mut buf = vec![0u8; size + 1];
-    buf[0] = DATA;
     let mut total = 0u64;
+    // Each message is read from the input straight into the flow (no copy of our own).
+    let mut failed = None;
     loop {
-        let n = match input.read(&mut buf[1..]) {
+        let sent = flow.write_with(size + 1, |b| {
+            b[0] = DATA;
+            loop {
+                match input.read(&mut b[1..]) {
+                    Ok(0) => return 0,
+                    Ok(n) => return n + 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        failed = Some(e);
+                        return 0;
+                    }
+                }
+            }
+        });
+        match sent {
             Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).context("cannot read the input"),
-        };
-        if let Err(e) = flow.write(&buf[..=n]) {
-            print_stats(a, &flow, "at the failure");
-            return Err(e)
-                .with_context(|| format!("cannot send to \"{name}\" after {total} bytes"));
+            Ok(n) => total += (n - 1) as u64,
+            Err(e) => {
+                print_stats(a, &flow, "at the failure");
+                return Err(e)
+                    .with_context(|| format!("cannot send to \"{name}\" after {total} bytes"));
+            }
         }
-        total += n as u64;
+    }
+    if let Some(e) = failed {
+        return Err(e).context("cannot read the input");
     }
     let mut end = [0u8; 9];
     end[0] = END;

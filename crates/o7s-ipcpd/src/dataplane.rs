@@ -285,6 +285,13 @@ impl<E: Egress> Dataplane<E> {
         }
     }
 
+    /// A packet from the network was received straight into the application's ring of
+    /// `port` (`Endpoint::try_write_with_opt`): count it as [`Self::deliver`] would.
+    pub fn delivered_in_place(&self, port: &Port<E::Peer>) {
+        port.last_rx.store(self.now_ms(), Ordering::Relaxed);
+        port.rx_packets.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Send up to [`BURST`] packets of flow `p`; returns how many went.
     fn drain_port(&self, p: &Arc<Port<E::Peer>>) -> usize {
         let mut n = 0;
@@ -373,7 +380,9 @@ impl<E: Egress> Dataplane<E> {
                 self.spin_credit.store(4, Ordering::Relaxed);
                 return;
             }
-            std::hint::spin_loop();
+            // The application we wait for may need this core (two cores, four busy
+            // threads in a bulk transfer): yield instead of spinning on it.
+            std::thread::yield_now();
         }
         self.spin_credit
             .store(credit.saturating_sub(1), Ordering::Relaxed);

@@ -310,17 +310,71 @@ impl<F: Framing> Bootstrap for EthBoot<F> {
     }
 }
 
-fn rx_loop<F: Framing>(
-    shim: &Arc<Shim<EthMedium<F>, EthEgress<F>>>,
-    rx: &OwnedFd,
-    mac: Mac,
-    if_mtu: usize,
-) {
-    let framing = &shim.medium.egress.framing;
+/// On interfaces with an MTU of at least this, frames are received straight into the ring
+/// of the flow that got the last one (one copy less per frame: the kernel's into the ring,
+/// instead of the kernel's into a buffer and ours into the ring), one system call each;
+/// on smaller ones, where the system call costs more than the copy, in batches.
+const DIRECT_RECV: usize = 8192;
+
+type EthShim<F> = Shim<EthMedium<F>, EthEgress<F>>;
+type EthPort = crate::dataplane::Port<EthPeer>;
+
+/// What one attempt to receive a frame straight into a flow's ring found.
+enum Direct {
+    /// A frame of the flow, now in its ring.
+    Got,
+    /// Nothing queued on the socket.
+    Empty,
+    /// A frame for something else (another flow, management), copied into the scratch
+    /// buffer; or one to drop (`false`).
+    Other(bool),
+    /// The ring has no room for a frame of the interface's MTU, or the flow is gone.
+    NoRoom,
+}
+
+fn rx_loop<F: Framing>(shim: &Arc<EthShim<F>>, rx: &OwnedFd, mac: Mac, if_mtu: usize) {
     // Buffers for the device's largest frame (and a little more), not for 64 KiB: frames
     // received into 32 buffers of 64 KiB left hundreds of kB of them resident.
-    let mut batch = o7s_shm::RecvBatch::new(32, (F::HDR + if_mtu + 64).max(2048));
+    let frame_max = (F::HDR + if_mtu + 64).max(2048);
+    let mut batch = o7s_shm::RecvBatch::new(32, frame_max);
+    let direct = if_mtu >= DIRECT_RECV;
+    // The flow that got the last frame, which the next one most likely belongs to.
+    let mut last: Option<Arc<EthPort>> = None;
+    let mut scratch = Vec::new();
+    // Frames delivered since the applications' answers were last waited for.
+    let mut delivered = false;
     loop {
+        if let Some(port) = last.as_ref().filter(|_| direct) {
+            match recv_direct(shim, rx, port, frame_max - F::HDR, &mut scratch) {
+                Direct::Got => {
+                    shim.dp.delivered_in_place(port);
+                    delivered = true;
+                    continue;
+                }
+                Direct::Other(keep) => {
+                    if keep {
+                        let to = handle_frame(shim, &scratch, mac);
+                        delivered |= to.is_some();
+                        last = to.or(last);
+                    }
+                    continue;
+                }
+                Direct::Empty => {
+                    if delivered {
+                        delivered = false;
+                        shim.dp.catch_answers();
+                        continue;
+                    }
+                    // Wait for the next frame, then try the ring again.
+                    let mut fds = [rustix::event::PollFd::new(rx, rustix::event::PollFlags::IN)];
+                    if let Err(e) = rustix::event::poll(&mut fds, None) {
+                        debug!("poll: {e}");
+                    }
+                    continue;
+                }
+                Direct::NoRoom => last = None,
+            }
+        }
         let n = match batch.recv(rx) {
             Ok(n) => n,
             Err(e) => {
@@ -328,32 +382,103 @@ fn rx_loop<F: Framing>(
                 continue;
             }
         };
-        let mut delivered = false;
         for i in 0..n {
-            let buf = batch.get(i);
-            let Some(f) = framing.parse_frame(buf) else {
-                shim.drop_bad();
-                continue;
-            };
-            if f.src == mac {
-                continue;
-            }
-            let payload = &buf[f.payload.0..f.payload.1];
-            let from = MacAddr(f.src);
-            if f.eid != 0 {
-                delivered |= shim.deliver(u32::from(f.eid), from, payload);
-                continue;
-            }
-            match framing.parse(payload, shim.hash.hash_len()) {
-                Ok(m) => shim.mgmt(m, from),
-                Err(e) => {
-                    debug!("bad management frame from {from}: {e}");
-                    shim.drop_bad();
-                }
+            if let Some(p) = handle_frame(shim, batch.get(i), mac) {
+                delivered = true;
+                last = Some(p);
             }
         }
         if delivered {
+            delivered = false;
             shim.dp.catch_answers();
         }
+    }
+}
+
+/// Deliver one frame received into a buffer of our own (or answer it, if it is a
+/// management frame); returns the flow it went to.
+fn handle_frame<F: Framing>(shim: &Arc<EthShim<F>>, buf: &[u8], mac: Mac) -> Option<Arc<EthPort>> {
+    let framing = &shim.medium.egress.framing;
+    let Some(f) = framing.parse_frame(buf) else {
+        shim.drop_bad();
+        return None;
+    };
+    if f.src == mac {
+        return None;
+    }
+    let payload = &buf[f.payload.0..f.payload.1];
+    let from = MacAddr(f.src);
+    if f.eid != 0 {
+        return shim.deliver_to(u32::from(f.eid), from, payload);
+    }
+    match framing.parse(payload, shim.hash.hash_len()) {
+        Ok(m) => shim.mgmt(m, from),
+        Err(e) => {
+            debug!("bad management frame from {from}: {e}");
+            shim.drop_bad();
+        }
+    }
+    None
+}
+
+/// Receive the next frame, without waiting, straight into a record of `port`'s ring (the
+/// Ethernet header into the record's headroom, the payload where the application reads
+/// it). The record is kept if the frame is one of the flow's, from its peer; else it is
+/// given back and the frame copied into `scratch`. `max_payload`: the largest payload a
+/// frame of the interface carries.
+fn recv_direct<F: Framing>(
+    shim: &Arc<EthShim<F>>,
+    rx: &OwnedFd,
+    port: &Arc<EthPort>,
+    max_payload: usize,
+    scratch: &mut Vec<u8>,
+) -> Direct {
+    use rustix::net::RecvFlags;
+    let hr = port.ep.headroom();
+    if hr < F::HDR || max_payload > port.ep.max_packet() {
+        return Direct::NoRoom;
+    }
+    let framing = &shim.medium.egress.framing;
+    let mut res = Direct::Empty;
+    let wrote = port.ep.try_write_with_opt(max_payload, |slot| {
+        let frame = &mut slot[hr - F::HDR..];
+        let cap = frame.len();
+        let n = match rustix::net::recv(rx, &mut *frame, RecvFlags::DONTWAIT | RecvFlags::TRUNC) {
+            Ok((_, n)) => n,
+            Err(e) => {
+                if e != rustix::io::Errno::AGAIN && e != rustix::io::Errno::INTR {
+                    debug!("recv: {e}");
+                }
+                return None;
+            }
+        };
+        if n > cap {
+            // Larger than the interface's MTU allows: not ours to deliver.
+            shim.drop_bad();
+            res = Direct::Other(false);
+            return None;
+        }
+        let frame = &frame[..n];
+        if let Some(f) = framing.parse_frame(frame) {
+            let from = MacAddr(f.src);
+            let mine = f.eid != 0
+                && f.payload.0 == F::HDR
+                && f.payload.1 > f.payload.0
+                && shim
+                    .port_of(u32::from(f.eid), from)
+                    .is_some_and(|p| Arc::ptr_eq(&p, port));
+            if mine {
+                res = Direct::Got;
+                return Some(f.payload.1 - F::HDR);
+            }
+        }
+        scratch.clear();
+        scratch.extend_from_slice(frame);
+        res = Direct::Other(true);
+        None
+    });
+    match wrote {
+        Ok(()) => res,
+        Err(_) => Direct::NoRoom,
     }
 }

@@ -268,19 +268,25 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
     }
 
     /// A packet for our endpoint `eid` from `from`: only the flow's stored peer may send.
-    /// True if it went to a flow.
-    pub fn deliver(&self, eid: Eid, from: M::Addr, payload: &[u8]) -> bool {
-        let flow = lock(&self.eids).get(&eid).copied();
-        match flow.and_then(|id| self.dp.get(id)) {
-            Some(p) if p.peer.addr == from => {
+    /// The flow it went to, if any.
+    pub fn deliver_to(&self, eid: Eid, from: M::Addr, payload: &[u8]) -> Option<Arc<PortOf<M>>> {
+        match self.port_of(eid, from) {
+            Some(p) => {
                 self.dp.deliver(&p, payload);
-                true
+                Some(p)
             }
-            _ => {
+            None => {
                 self.drop_bad();
-                false
+                None
             }
         }
+    }
+
+    /// The flow of our endpoint `eid`, if `from` is its peer (the only one who may send on
+    /// it).
+    pub fn port_of(&self, eid: Eid, from: M::Addr) -> Option<Arc<PortOf<M>>> {
+        let flow = lock(&self.eids).get(&eid).copied()?;
+        self.dp.get(flow).filter(|p| p.peer.addr == from)
     }
 
     /// A management message from `from`.
@@ -368,6 +374,9 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
         self.medium.send_mgmt(&from, &reply);
     }
 }
+
+/// The IPCP's end of a flow of a shim layer over medium `M`.
+pub type PortOf<M> = crate::dataplane::Port<Peer<<M as Medium>::Addr>>;
 
 /// A running shim IPCP of bootstrap `B`.
 pub type Running<B> = Arc<Shim<<B as Bootstrap>::M, <B as Bootstrap>::E>>;

@@ -356,9 +356,51 @@ impl Bootstrap for UdpBoot {
     }
 }
 
-fn rx_loop(shim: &Arc<Shim<UdpMedium, UdpEgress>>, sock: &UdpSocket) {
-    let mut buf = vec![0u8; 65_536];
+type UdpShim = Shim<UdpMedium, UdpEgress>;
+type UdpPort = crate::dataplane::Port<UdpPeer>;
+
+/// The largest datagram received (a datagram's payload can be no longer).
+const MAX_DATAGRAM: usize = 65_536;
+
+fn rx_loop(shim: &Arc<UdpShim>, sock: &UdpSocket) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    // The flow that got the last datagram, which the next one most likely belongs to: the
+    // next datagram is received straight into its ring (a copy less per datagram).
+    let mut last: Option<Arc<UdpPort>> = None;
+    // Datagrams delivered since the applications' answers were last waited for.
+    let mut delivered = false;
     loop {
+        if let Some(port) = &last {
+            match recv_direct(shim, sock, port, &mut buf) {
+                Direct::Got => {
+                    shim.dp.delivered_in_place(port);
+                    delivered = true;
+                }
+                Direct::Other(Some((n, from))) => {
+                    let to = handle_datagram(shim, &buf[..n], from);
+                    delivered |= to.is_some();
+                    last = to.or(last);
+                }
+                Direct::Other(None) => {}
+                Direct::Empty => {
+                    if delivered {
+                        delivered = false;
+                        shim.dp.catch_answers();
+                        continue;
+                    }
+                    // Wait for the next datagram, then try the ring again.
+                    let mut fds = [rustix::event::PollFd::new(
+                        sock,
+                        rustix::event::PollFlags::IN,
+                    )];
+                    if let Err(e) = rustix::event::poll(&mut fds, None) {
+                        debug!("poll: {e}");
+                    }
+                }
+                Direct::NoRoom => last = None,
+            }
+            continue;
+        }
         let (n, from) = match sock.recv_from(&mut buf) {
             Ok(x) => x,
             Err(e) => {
@@ -366,23 +408,100 @@ fn rx_loop(shim: &Arc<Shim<UdpMedium, UdpEgress>>, sock: &UdpSocket) {
                 continue;
             }
         };
-        if n < 4 {
+        if let Some(p) = handle_datagram(shim, &buf[..n], from) {
+            last = Some(p);
+            shim.dp.catch_answers();
+        }
+    }
+}
+
+/// Deliver one datagram received into a buffer of our own (or answer it, if it is a
+/// management datagram); returns the flow it went to.
+fn handle_datagram(shim: &Arc<UdpShim>, buf: &[u8], from: SocketAddr) -> Option<Arc<UdpPort>> {
+    if buf.len() < 4 {
+        shim.drop_bad();
+        return None;
+    }
+    let eid = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    if eid != 0 {
+        return shim.deliver_to(eid, from, &buf[4..]);
+    }
+    match mgmt::parse(buf, shim.hash.hash_len()) {
+        Ok(m) => shim.mgmt(m, from),
+        Err(e) => {
+            debug!("bad management datagram from {from}: {e}");
             shim.drop_bad();
-            continue;
         }
-        let eid = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-        if eid != 0 {
-            if shim.deliver(eid, from, &buf[4..n]) {
-                shim.dp.catch_answers();
-            }
-            continue;
-        }
-        match mgmt::parse(&buf[..n], shim.hash.hash_len()) {
-            Ok(m) => shim.mgmt(m, from),
+    }
+    None
+}
+
+/// What one attempt to receive a datagram straight into a flow's ring found.
+enum Direct {
+    /// A datagram of the flow, now in its ring.
+    Got,
+    /// Nothing queued on the socket.
+    Empty,
+    /// A datagram for something else (another flow, management), copied into the buffer
+    /// with its length and sender; or one to drop (`None`).
+    Other(Option<(usize, SocketAddr)>),
+    /// The ring has no room for the largest datagram, or the flow is gone.
+    NoRoom,
+}
+
+/// Receive the next datagram, without waiting, straight into a record of `port`'s ring
+/// (the endpoint id into the record's headroom, the payload where the application reads
+/// it). The record is kept if the datagram is one of the flow's, from its peer; else it is
+/// given back and the datagram copied into `buf`.
+fn recv_direct(
+    shim: &Arc<UdpShim>,
+    sock: &UdpSocket,
+    port: &Arc<UdpPort>,
+    buf: &mut [u8],
+) -> Direct {
+    use rustix::net::RecvFlags;
+    let hr = port.ep.headroom();
+    let max_payload = MAX_DATAGRAM - 4;
+    if hr < 4 || max_payload > port.ep.max_packet() {
+        return Direct::NoRoom;
+    }
+    let mut res = Direct::Empty;
+    let wrote = port.ep.try_write_with_opt(max_payload, |slot| {
+        let dgram = &mut slot[hr - 4..];
+        let cap = dgram.len();
+        let flags = RecvFlags::DONTWAIT | RecvFlags::TRUNC;
+        let (n, from) = match rustix::net::recvfrom(sock, &mut *dgram, flags) {
+            Ok((_, n, from)) => (n, from.and_then(|a| SocketAddr::try_from(a).ok())),
             Err(e) => {
-                debug!("bad management datagram from {from}: {e}");
-                shim.drop_bad();
+                if e != rustix::io::Errno::AGAIN && e != rustix::io::Errno::INTR {
+                    debug!("recv: {e}");
+                }
+                return None;
+            }
+        };
+        let Some(from) = from.filter(|_| n <= cap) else {
+            shim.drop_bad();
+            res = Direct::Other(None);
+            return None;
+        };
+        let dgram = &dgram[..n];
+        if n > 4 {
+            let eid = u32::from_be_bytes([dgram[0], dgram[1], dgram[2], dgram[3]]);
+            let mine = eid != 0
+                && shim
+                    .port_of(eid, from)
+                    .is_some_and(|p| Arc::ptr_eq(&p, port));
+            if mine {
+                res = Direct::Got;
+                return Some(n - 4);
             }
         }
+        buf[..n].copy_from_slice(dgram);
+        res = Direct::Other(Some((n, from)));
+        None
+    });
+    match wrote {
+        Ok(()) => res,
+        Err(_) => Direct::NoRoom,
     }
 }

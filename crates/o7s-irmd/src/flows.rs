@@ -1,7 +1,9 @@
 //! The flow broker: allocation, acceptance and deallocation of flows.
 
 use crate::irmd::{ok, rpc_err, Answer, Irmd, DEFAULT_ALLOC_TIMEOUT, IPCP_TIMEOUT};
-use crate::registry::{AcceptWaiter, Delivery, FlowRec, FlowState, PendingAlloc, Reply};
+use crate::registry::{
+    AcceptWaiter, Arrival, ArrivalDone, Delivery, FlowRec, FlowState, PendingAlloc, Reply,
+};
 use o7s::ctrl::msg::{FlowGrant, IpcpKind, IpcpReq, IpcpResp, IrmError, IrmResp};
 use o7s::ctrl::rpc::RpcError;
 use o7s_proto::{NameHash, QosSpec};
@@ -101,6 +103,43 @@ fn first_yes(ranks: &[u8], answers: &[Option<bool>]) -> Option<usize> {
         }
     }
     None
+}
+
+/// Where a flow request from another system stands (see [`Irmd::flow_req_arr_then`]).
+enum ArrivalState {
+    /// This process takes it now.
+    Ready(u32),
+    /// Nobody can take it.
+    Failed(IrmError),
+    /// Processes that may accept it exist, none accepts right now.
+    Wait,
+    /// Only a program started for the name could take it.
+    Spawn,
+}
+
+/// As [`Irmd::wait_acceptor`] decides, without waiting or starting anything.
+fn arrival_state(g: &mut crate::registry::Registry, name: &str) -> ArrivalState {
+    if let Some(b) = g.pick_acceptor(name) {
+        return ArrivalState::Ready(b);
+    }
+    let Some(n) = g.names.get(name) else {
+        return ArrivalState::Failed(IrmError::NoSuchName {
+            name: name.to_string(),
+        });
+    };
+    if !g.candidates(name).is_empty() {
+        return ArrivalState::Wait;
+    }
+    if n.progs.is_empty() && n.pids.is_empty() && n.ipcps.is_empty() {
+        return ArrivalState::Failed(IrmError::NoAcceptor {
+            name: name.to_string(),
+        });
+    }
+    if n.progs.iter().any(|p| p.auto) {
+        ArrivalState::Spawn
+    } else {
+        ArrivalState::Wait
+    }
 }
 
 impl Irmd {
@@ -592,9 +631,26 @@ impl Irmd {
         qos: QosSpec,
         deadline: Option<Instant>,
     ) -> Result<Option<(u64, Vec<OwnedFd>)>, IrmError> {
-        let Some((acceptor, mut g)) = self.wait_acceptor(name, deadline, |_| true)? else {
+        let Some((acceptor, g)) = self.wait_acceptor(name, deadline, |_| true)? else {
             return Ok(None);
         };
+        self.give_remote_flow(acceptor, g, ipcp, name, layer, mtu, qos)
+            .map(Some)
+    }
+
+    /// Hand process `acceptor` side B of a new flow from another system (the registry's
+    /// lock `g` is released on the way); the flow id and the IPCP's side A.
+    #[allow(clippy::too_many_arguments)]
+    fn give_remote_flow(
+        &self,
+        acceptor: u32,
+        mut g: std::sync::MutexGuard<'_, crate::registry::Registry>,
+        ipcp: &str,
+        name: &str,
+        layer: &str,
+        mtu: u32,
+        qos: QosSpec,
+    ) -> Result<(u64, Vec<OwnedFd>), IrmError> {
         let flow_id = loop {
             let id: u64 = rand::random();
             if id != 0 && !g.flows.contains_key(&id) {
@@ -635,7 +691,124 @@ impl Irmd {
             "Flow to {name} arrived over {layer} for process {acceptor}."
         );
         self.hand_over(acceptor, handed);
-        Ok(Some((flow_id, fds.a)))
+        Ok((flow_id, fds.a))
+    }
+
+    /// A flow request for `hash` from another system arrived at IPCP `ipcp`; `done` gets
+    /// the flow id and the IPCP's end of the flow, or why not. A flow that a process
+    /// accepts right now goes to it here; one that must wait for a process's next accept
+    /// call waits in the registry (see [`Irmd::serve_arrivals`]), not on a thread: a thread
+    /// per waiting request, all woken by every change to the registry, cost the IRMd
+    /// several wake-ups per flow when more requests came than accept calls. `done` comes
+    /// back when the request must wait on a thread (a program to start).
+    pub(crate) fn flow_req_arr_then(
+        self: &Arc<Self>,
+        ipcp: &str,
+        hash: &NameHash,
+        qos: QosSpec,
+        done: ArrivalDone,
+    ) -> Option<ArrivalDone> {
+        let mut g = self.lock();
+        let Some(name) = g.name_of_hash(ipcp, hash) else {
+            drop(g);
+            done(Err(IrmError::NameNotFound {
+                name: hash.to_string(),
+            }));
+            return None;
+        };
+        let (layer, mtu) = g
+            .ipcps
+            .get(ipcp)
+            .map(|i| (i.layer.clone().unwrap_or_default(), i.mtu))
+            .unwrap_or_default();
+        match arrival_state(&mut g, &name) {
+            ArrivalState::Ready(acceptor) => {
+                let r = self.give_remote_flow(acceptor, g, ipcp, &name, &layer, mtu, qos);
+                done(r);
+                None
+            }
+            ArrivalState::Failed(e) => {
+                drop(g);
+                done(Err(e));
+                None
+            }
+            ArrivalState::Spawn => Some(done),
+            ArrivalState::Wait => {
+                let id = self.new_id();
+                let me = Arc::downgrade(self);
+                let timer =
+                    o7s::ctrl::timer::at(Instant::now() + DEFAULT_ALLOC_TIMEOUT, move || {
+                        if let Some(me) = me.upgrade() {
+                            me.arrival_timed_out(id);
+                        }
+                    });
+                g.arrivals.push_back(Arrival {
+                    id,
+                    ipcp: ipcp.to_string(),
+                    name,
+                    layer,
+                    mtu,
+                    qos,
+                    done,
+                    timer: Some(timer),
+                });
+                None
+            }
+        }
+    }
+
+    fn arrival_timed_out(&self, id: u64) {
+        let mut g = self.lock();
+        let Some(i) = g.arrivals.iter().position(|a| a.id == id) else {
+            return;
+        };
+        let a = g.arrivals.remove(i);
+        drop(g);
+        if let Some(a) = a {
+            debug!("a flow request for {} found no acceptor in time", a.name);
+            (a.done)(Err(IrmError::NoAcceptor { name: a.name }));
+        }
+    }
+
+    /// Give the flow requests waiting in the registry to the processes that accept them
+    /// now, oldest first, and fail those that no process can take any more (the name or
+    /// the IPCP is gone). Called after every change to the registry.
+    pub(crate) fn serve_arrivals(&self) {
+        let mut g = self.lock();
+        let mut i = 0;
+        while i < g.arrivals.len() {
+            let (name, ipcp) = (g.arrivals[i].name.clone(), g.arrivals[i].ipcp.clone());
+            let state = if g.ipcps.contains_key(&ipcp) {
+                arrival_state(&mut g, &name)
+            } else {
+                ArrivalState::Failed(IrmError::NoSuchIpcp { name: ipcp })
+            };
+            // A program would have to be started: wait for a listener or the deadline.
+            if matches!(state, ArrivalState::Wait | ArrivalState::Spawn) {
+                i += 1;
+                continue;
+            }
+            let Some(a) = g.arrivals.remove(i) else {
+                break;
+            };
+            if let Some(t) = a.timer {
+                o7s::ctrl::timer::cancel(t);
+            }
+            let r = match state {
+                ArrivalState::Ready(acceptor) => {
+                    self.give_remote_flow(acceptor, g, &a.ipcp, &a.name, &a.layer, a.mtu, a.qos)
+                }
+                ArrivalState::Failed(e) => {
+                    drop(g);
+                    Err(e)
+                }
+                ArrivalState::Wait | ArrivalState::Spawn => continue,
+            };
+            (a.done)(r);
+            // The queue may have changed meanwhile: look again from the start.
+            g = self.lock();
+            i = 0;
+        }
     }
 
     /// Answer the accept call a flow was handed to (see [`crate::registry::Proc::deliver`]).
@@ -759,6 +932,15 @@ impl Irmd {
         drop(g);
         self.notify();
         ok()
+    }
+
+    /// Process `pid` dropped flows `ids` (nobody waits for an answer).
+    pub(crate) fn flows_released(&self, pid: u32, ids: &[u64]) {
+        for &flow_id in ids {
+            if let Err(e) = self.flow_dealloc(pid, flow_id) {
+                debug!("process {pid} released flow {flow_id}: {e}");
+            }
+        }
     }
 
     /// A process's main connection closed.
@@ -959,6 +1141,108 @@ mod tests {
         // A process that goes takes its flows with it.
         irmd.proc_gone(me);
         assert!(irmd.lock().flows.is_empty());
+    }
+
+    /// A flow request from another system that no accept call waits for waits in the
+    /// registry (no thread) and goes to the next accept call, in arrival order; one whose
+    /// name goes away meanwhile fails at once.
+    #[test]
+    fn flow_requests_wait_for_the_next_accept_call() {
+        use std::sync::mpsc::channel;
+        let irmd = irmd();
+        let _u1 = add(
+            &irmd,
+            "u1",
+            IpcpKind::Unicast,
+            5_000_000,
+            Some("net"),
+            |_| IpcpResp::Ok,
+        );
+        let me = std::process::id();
+        announce(&irmd, me);
+        irmd.lock().names.insert(
+            "srv".into(),
+            crate::registry::Name {
+                pids: vec![me],
+                regs: ["u1".to_string()].into(),
+                ..Default::default()
+            },
+        );
+        let hash = o7s_proto::HashAlgo::default().hash("srv");
+        let (tx, rx) = channel();
+        for n in 0..2 {
+            let t = tx.clone();
+            let done: ArrivalDone = Box::new(move |r| {
+                let _ = t.send((n, r.map(|(id, fds)| (id, fds.len()))));
+            });
+            assert!(irmd
+                .flow_req_arr_then("u1", &hash, QosSpec::RAW, done)
+                .is_none());
+        }
+        assert!(rx.try_recv().is_err());
+        assert_eq!(irmd.lock().arrivals.len(), 2);
+        // Each accept call takes the oldest waiting request.
+        for n in 0..2 {
+            let (r, got) = Reply::channel();
+            irmd.flow_accept_then(me, 1, None, r);
+            let Ok((m, Ok((id, 4)))) = rx.try_recv() else {
+                panic!("request {n} was not answered");
+            };
+            assert_eq!(m, n);
+            let Ok(Ok((IrmResp::Flow(g), fds))) = got.try_recv() else {
+                panic!("the accept call got no flow");
+            };
+            assert_eq!((g.flow_id, g.side, fds.len()), (id, 1, 4));
+        }
+        assert!(irmd.lock().arrivals.is_empty());
+        // The name goes: a waiting request fails.
+        let t = tx.clone();
+        let done: ArrivalDone = Box::new(move |r| {
+            let _ = t.send((9, r.map(|(id, fds)| (id, fds.len()))));
+        });
+        assert!(irmd
+            .flow_req_arr_then("u1", &hash, QosSpec::RAW, done)
+            .is_none());
+        irmd.lock().names.remove("srv");
+        irmd.notify();
+        let got = rx.try_recv();
+        assert!(
+            matches!(got, Ok((9, Err(IrmError::NoSuchName { .. })))),
+            "{got:?}"
+        );
+        assert!(irmd.lock().arrivals.is_empty());
+    }
+
+    /// Releases that ride on a request deallocate the process's flows before the request
+    /// is handled; another process's flow is not touched.
+    #[test]
+    fn releases_ride_on_a_request() {
+        let irmd = irmd();
+        announce(&irmd, 1);
+        for (id, pid) in [(11u64, 1u32), (12, 1), (13, 2)] {
+            irmd.lock().flows.insert(
+                id,
+                FlowRec {
+                    id,
+                    name: "srv".into(),
+                    layer: "net".into(),
+                    ipcp: "u1".into(),
+                    qos: QosSpec::RAW,
+                    alloc_pid: pid,
+                    accept_pid: 0,
+                    live: None,
+                    mem: None,
+                    state: FlowState::Allocated,
+                },
+            );
+        }
+        let req = IrmReq::Released {
+            flow_ids: vec![11, 13],
+            req: o7s::ctrl::msg::FlowReq::FlowDealloc { flow_id: 12 },
+        };
+        assert!(irmd.handle(1, req).is_ok());
+        let left: Vec<u64> = irmd.lock().flows.keys().copied().collect();
+        assert_eq!(left, [13]);
     }
 
     /// An IPCP that does not answer an allocation in time fails it at the deadline (and a

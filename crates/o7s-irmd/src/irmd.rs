@@ -57,8 +57,11 @@ impl Irmd {
         self.reg.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The registry changed: wake what waits on it, and give waiting flow requests to the
+    /// processes that now accept them. Called without the registry's lock.
     pub(crate) fn notify(&self) {
         self.changed.notify_all();
+        self.serve_arrivals();
     }
 
     /// Wait on the registry until `deadline`; false when it passed.
@@ -200,6 +203,10 @@ impl Irmd {
             }
             IrmReq::FlowDealloc { flow_id } | IrmReq::FlowRelease { flow_id } => {
                 self.flow_dealloc(pid, flow_id)
+            }
+            IrmReq::Released { flow_ids, req } => {
+                self.flows_released(pid, &flow_ids);
+                self.handle(pid, req.into())
             }
             IrmReq::FlowJoin {
                 layer,
@@ -430,6 +437,7 @@ impl Irmd {
     pub fn shutdown(&self) {
         let mut g = self.lock();
         g.shutting_down = true;
+        let arrivals: Vec<_> = g.arrivals.drain(..).collect();
         let waiters: Vec<_> = g
             .procs
             .values_mut()
@@ -449,6 +457,12 @@ impl Irmd {
         drop(g);
         for w in waiters {
             let _ = w.reply.send(Err(IrmError::ShuttingDown));
+        }
+        for a in arrivals {
+            if let Some(t) = a.timer {
+                o7s::ctrl::timer::cancel(t);
+            }
+            (a.done)(Err(IrmError::ShuttingDown));
         }
         self.notify();
     }

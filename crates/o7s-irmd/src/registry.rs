@@ -285,7 +285,27 @@ pub struct Registry {
     /// Names applications allocated flows to recently: the IPCP the flow went through and
     /// when the name was looked up (see `flows.rs`).
     pub routes: HashMap<String, (String, std::time::Instant)>,
+    /// Flow requests from other systems waiting for an accept call (see `flows.rs`), oldest
+    /// first.
+    pub arrivals: VecDeque<Arrival>,
     pub shutting_down: bool,
+}
+
+/// What a flow request from another system gets: the flow id and the IPCP's end of the flow,
+/// or why not.
+pub type ArrivalDone = Box<dyn FnOnce(Result<(u64, Vec<OwnedFd>), IrmError>) + Send>;
+
+/// A flow request from another system that no process accepted yet: it waits here, not on a
+/// thread, until an accept call of a process that may take it comes (or its deadline).
+pub struct Arrival {
+    pub id: u64,
+    pub ipcp: String,
+    pub name: String,
+    pub layer: String,
+    pub mtu: u32,
+    pub qos: QosSpec,
+    pub done: ArrivalDone,
+    pub timer: Option<o7s::ctrl::timer::TimerId>,
 }
 
 impl Registry {

@@ -66,6 +66,14 @@ fn connection(irmd: &Arc<Irmd>, sock: OwnedFd) {
                 break;
             }
         };
+        // Releases of dropped flows that came with this request.
+        let req = match req {
+            IrmReq::Released { flow_ids, req } => {
+                irmd.flows_released(pid, &flow_ids);
+                req.into()
+            }
+            req => req,
+        };
         if matches!(req, IrmReq::Announce { .. }) {
             if announced {
                 let answer = IrmResp::Err(IrmError::BadRequest {
@@ -98,9 +106,7 @@ fn connection(irmd: &Arc<Irmd>, sock: OwnedFd) {
             }
             // Nobody waits for an answer.
             IrmReq::FlowRelease { flow_id } => {
-                if let Err(e) = irmd.flow_dealloc(pid, flow_id) {
-                    debug!("process {pid} released flow {flow_id}: {e}");
-                }
+                irmd.flows_released(pid, &[flow_id]);
                 continue;
             }
             req => req,

@@ -1,7 +1,7 @@
 //! Starting and reaping child processes: IPCPs and auto-started programs.
 
 use crate::irmd::Irmd;
-use crate::registry::{Ipcp, ProgBind};
+use crate::registry::{ArrivalDone, Ipcp, ProgBind};
 use o7s::ctrl::msg::{IpcpKind, IpcpNote, IpcpResp, IrmError};
 use o7s::ctrl::rpc::{Inbound, Rpc};
 use rustix::fd::{AsFd, AsRawFd, OwnedFd};
@@ -200,6 +200,28 @@ fn ipcp_quick(irmd: &Weak<Irmd>, name: &str, rpc: &Arc<Rpc>, inb: Inbound) -> Op
         return Some(inb);
     };
     let (answer, fds) = match body {
+        // From another system: answered by whichever thread finds the acceptor.
+        IpcpNote::FlowReqArr {
+            ref hash,
+            qos,
+            local_peer: None,
+        } => {
+            let (r, n) = (rpc.clone(), name.to_string());
+            let done: ArrivalDone = Box::new(move |res| {
+                let (answer, fds) = match res {
+                    Ok((flow_id, fds)) => (IpcpResp::FlowAccepted { flow_id }, fds),
+                    Err(e) => (IpcpResp::Err(e), Vec::new()),
+                };
+                let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+                if let Err(e) = r.reply(id, answer, &borrowed) {
+                    warn!("IPCP {n}: cannot answer: {e}");
+                }
+            });
+            // Back when a program must be started: on a thread of the pool.
+            return irmd
+                .flow_req_arr_then(name, hash, qos, done)
+                .map(|_| Inbound::Note { id, body, fds });
+        }
         IpcpNote::FlowReqArr {
             ref hash,
             qos,

@@ -223,6 +223,68 @@ pub enum IrmReq {
         qos: QosSpec,
         timeout_ms: Option<u32>,
     },
+    /// Deallocate `flow_ids` as [`IrmReq::FlowRelease`] does, then handle `req` (answered as
+    /// `req` is): the releases of flows a process dropped ride on its next request, so that
+    /// the IRMd's thread of the connection wakes once for both.
+    Released {
+        flow_ids: Vec<u64>,
+        req: FlowReq,
+    },
+}
+
+/// The requests that carry releases along ([`IrmReq::Released`]); not an [`IrmReq`] itself,
+/// so that no message nests without bound.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FlowReq {
+    FlowAlloc {
+        name: String,
+        qos: QosSpec,
+        timeout_ms: Option<u32>,
+    },
+    FlowAccept {
+        timeout_ms: Option<u32>,
+    },
+    FlowDealloc {
+        flow_id: u64,
+    },
+}
+
+impl FlowReq {
+    /// `req` as one that can carry releases, or back when it cannot.
+    pub fn from_req(req: IrmReq) -> Result<FlowReq, IrmReq> {
+        match req {
+            IrmReq::FlowAlloc {
+                name,
+                qos,
+                timeout_ms,
+            } => Ok(FlowReq::FlowAlloc {
+                name,
+                qos,
+                timeout_ms,
+            }),
+            IrmReq::FlowAccept { timeout_ms } => Ok(FlowReq::FlowAccept { timeout_ms }),
+            IrmReq::FlowDealloc { flow_id } => Ok(FlowReq::FlowDealloc { flow_id }),
+            other => Err(other),
+        }
+    }
+}
+
+impl From<FlowReq> for IrmReq {
+    fn from(r: FlowReq) -> IrmReq {
+        match r {
+            FlowReq::FlowAlloc {
+                name,
+                qos,
+                timeout_ms,
+            } => IrmReq::FlowAlloc {
+                name,
+                qos,
+                timeout_ms,
+            },
+            FlowReq::FlowAccept { timeout_ms } => IrmReq::FlowAccept { timeout_ms },
+            FlowReq::FlowDealloc { flow_id } => IrmReq::FlowDealloc { flow_id },
+        }
+    }
 }
 
 /// The IRMd's answer to an [`IrmReq`].
@@ -518,4 +580,30 @@ pub enum IpcpFrame {
     Req { id: u64, body: IpcpReq },
     Note { id: u64, body: IpcpNote },
     Resp { id: u64, body: IpcpResp },
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The requests that can carry releases come back as they were; the others are refused.
+    #[test]
+    fn flow_requests_carry_releases_and_come_back_whole() {
+        let reqs = [
+            IrmReq::FlowAlloc {
+                name: "srv".into(),
+                qos: QosSpec::RAW,
+                timeout_ms: Some(5),
+            },
+            IrmReq::FlowAccept { timeout_ms: None },
+            IrmReq::FlowDealloc { flow_id: 7 },
+        ];
+        for r in reqs {
+            let carried = FlowReq::from_req(r.clone()).unwrap();
+            assert_eq!(IrmReq::from(carried), r);
+        }
+        let other = IrmReq::FlowRelease { flow_id: 7 };
+        assert_eq!(FlowReq::from_req(other.clone()), Err(other));
+    }
 }

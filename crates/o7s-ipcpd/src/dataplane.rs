@@ -144,6 +144,24 @@ const ANSWER_SPIN: Duration = Duration::from_micros(40);
 /// How often peer timeouts and keepalives are checked.
 const KEEPALIVE_TICK: Duration = Duration::from_millis(50);
 
+/// How long a receiving thread that keeps a flow at hand (to receive into its ring) waits
+/// for the network before it checks that the flow is still there: a flow taken down must
+/// not be kept open by it.
+const IDLE_CHECK: Duration = Duration::from_millis(50);
+
+/// Wait until `fd` is readable, at most [`IDLE_CHECK`].
+pub fn wait_readable(fd: impl rustix::fd::AsFd) {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    let ts = rustix::time::Timespec {
+        tv_sec: 0,
+        tv_nsec: IDLE_CHECK.as_nanos() as i64,
+    };
+    if let Err(e) = poll(&mut fds, Some(&ts)) {
+        debug!("poll: {e}");
+    }
+}
+
 /// The shortest congestion-avoidance hold worth a timer: a shorter one lets the packet go
 /// now, as part of a small catch-up burst. The egress thread's epoll waits to the
 /// microsecond (`epoll_pwait2`), and every hold costs it a wake-up.
@@ -283,6 +301,12 @@ impl<E: Egress> Dataplane<E> {
             }
             Err(e) => debug!(flow = port.flow_id, "cannot deliver: {e}"),
         }
+    }
+
+    /// Whether `port` is still one of the flows (not removed since it was looked up).
+    pub fn holds(&self, port: &Arc<Port<E::Peer>>) -> bool {
+        self.get(port.flow_id)
+            .is_some_and(|p| Arc::ptr_eq(&p, port))
     }
 
     /// A packet from the network was received straight into the application's ring of

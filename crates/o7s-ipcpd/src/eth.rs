@@ -365,10 +365,11 @@ fn rx_loop<F: Framing>(shim: &Arc<EthShim<F>>, rx: &OwnedFd, mac: Mac, if_mtu: u
                         shim.dp.catch_answers();
                         continue;
                     }
-                    // Wait for the next frame, then try the ring again.
-                    let mut fds = [rustix::event::PollFd::new(rx, rustix::event::PollFlags::IN)];
-                    if let Err(e) = rustix::event::poll(&mut fds, None) {
-                        debug!("poll: {e}");
+                    // Wait for the next frame, then try the ring again (unless the flow
+                    // was taken down meanwhile: its end must not stay open here).
+                    crate::dataplane::wait_readable(rx);
+                    if !shim.dp.holds(port) {
+                        last = None;
                     }
                     continue;
                 }
@@ -385,7 +386,9 @@ fn rx_loop<F: Framing>(shim: &Arc<EthShim<F>>, rx: &OwnedFd, mac: Mac, if_mtu: u
         for i in 0..n {
             if let Some(p) = handle_frame(shim, batch.get(i), mac) {
                 delivered = true;
-                last = Some(p);
+                if direct {
+                    last = Some(p);
+                }
             }
         }
         if delivered {

@@ -388,13 +388,11 @@ fn rx_loop(shim: &Arc<UdpShim>, sock: &UdpSocket) {
                         shim.dp.catch_answers();
                         continue;
                     }
-                    // Wait for the next datagram, then try the ring again.
-                    let mut fds = [rustix::event::PollFd::new(
-                        sock,
-                        rustix::event::PollFlags::IN,
-                    )];
-                    if let Err(e) = rustix::event::poll(&mut fds, None) {
-                        debug!("poll: {e}");
+                    // Wait for the next datagram, then try the ring again (unless the flow
+                    // was taken down meanwhile: its end must not stay open here).
+                    crate::dataplane::wait_readable(sock);
+                    if !shim.dp.holds(port) {
+                        last = None;
                     }
                 }
                 Direct::NoRoom => last = None,

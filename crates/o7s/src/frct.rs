@@ -442,36 +442,7 @@ impl Reliable {
         deadline: Option<Instant>,
         nonblock: bool,
     ) -> Result<(), Error> {
-        let mut st = self.enter();
-        let r = loop {
-            let now = Instant::now();
-            let p = match self.pump(&mut st, ep, now, false, None) {
-                Ok(p) => p,
-                Err(e) => break Err(e),
-            };
-            self.wake_others(&st, ep, false, &p);
-            if st.down {
-                break Err(Error::FlowDown);
-            }
-            if st.stuck.is_none() && st.blocked.is_none() {
-                match st.frcti.send(msg, now) {
-                    Ok(()) => break self.flush(&mut st, ep, now),
-                    // Closed windows are waited for; a peer that stays silent is judged by
-                    // the layer's peer timeout, not here.
-                    Err(FrctError::WindowClosed | FrctError::PeerUnresponsive) => {}
-                    Err(e) => break Err(frct_error(e)),
-                }
-            }
-            if nonblock {
-                break Err(Error::WouldBlock);
-            }
-            if deadline.is_some_and(|d| now >= d) {
-                break Err(Error::Timeout);
-            }
-            st = self.wait(st, ep, deadline);
-        };
-        self.leave(st);
-        r
+        self.send_loop(ep, deadline, nonblock, |f, now| f.send(msg, now))
     }
 
     /// Send one message that `fill` writes in place (see [`Frcti::send_with`]): it gets
@@ -486,6 +457,20 @@ impl Reliable {
         deadline: Option<Instant>,
         nonblock: bool,
     ) -> Result<usize, Error> {
+        self.send_loop(ep, deadline, nonblock, |f, now| {
+            f.send_with(max_len, now, &mut *fill)
+        })
+    }
+
+    /// Pump, then hand FRCT one message with `send` once nothing holds the flow back, and
+    /// flush what it queued; wait for the window in between unless `nonblock`.
+    fn send_loop<T>(
+        &self,
+        ep: &Endpoint,
+        deadline: Option<Instant>,
+        nonblock: bool,
+        mut send: impl FnMut(&mut Frcti, Instant) -> Result<T, FrctError>,
+    ) -> Result<T, Error> {
         let mut st = self.enter();
         let r = loop {
             let now = Instant::now();
@@ -498,8 +483,10 @@ impl Reliable {
                 break Err(Error::FlowDown);
             }
             if st.stuck.is_none() && st.blocked.is_none() {
-                match st.frcti.send_with(max_len, now, fill) {
-                    Ok(n) => break self.flush(&mut st, ep, now).map(|()| n),
+                match send(&mut st.frcti, now) {
+                    Ok(v) => break self.flush(&mut st, ep, now).map(|()| v),
+                    // Closed windows are waited for; a peer that stays silent is judged by
+                    // the layer's peer timeout, not here.
                     Err(FrctError::WindowClosed | FrctError::PeerUnresponsive) => {}
                     Err(e) => break Err(frct_error(e)),
                 }

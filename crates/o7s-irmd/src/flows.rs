@@ -996,6 +996,33 @@ mod tests {
             .is_some_and(|p: &Proc| p.prog == "ipcpd"));
     }
 
+    /// An IRMd with a unicast IPCP `u1` in layer `net` that answers everything with Ok, and
+    /// the name `srv` registered in it and bound to this process: the IRMd, the IPCP's end
+    /// (keep it), this process's pid and the name's hash.
+    fn serving() -> (Arc<Irmd>, crate::testkit::FakeEnd, u32, NameHash) {
+        let irmd = irmd();
+        let u1 = add(
+            &irmd,
+            "u1",
+            IpcpKind::Unicast,
+            5_000_000,
+            Some("net"),
+            |_| IpcpResp::Ok,
+        );
+        let me = std::process::id();
+        announce(&irmd, me);
+        irmd.lock().names.insert(
+            "srv".into(),
+            crate::registry::Name {
+                pids: vec![me],
+                regs: ["u1".to_string()].into(),
+                ..Default::default()
+            },
+        );
+        let hash = o7s_proto::HashAlgo::default().hash("srv");
+        (irmd, u1, me, hash)
+    }
+
     /// The next flow to a name goes straight to the IPCP the last one went through, without
     /// a query; a name it no longer reaches is looked up again.
     #[test]
@@ -1050,26 +1077,7 @@ mod tests {
     /// waits for the process's next one.
     #[test]
     fn accept_calls_are_answered_by_the_flow_request() {
-        let irmd = irmd();
-        let _u1 = add(
-            &irmd,
-            "u1",
-            IpcpKind::Unicast,
-            5_000_000,
-            Some("net"),
-            |_| IpcpResp::Ok,
-        );
-        let me = std::process::id();
-        announce(&irmd, me);
-        irmd.lock().names.insert(
-            "srv".into(),
-            crate::registry::Name {
-                pids: vec![me],
-                regs: ["u1".to_string()].into(),
-                ..Default::default()
-            },
-        );
-        let hash = o7s_proto::HashAlgo::default().hash("srv");
+        let (irmd, _u1, me, hash) = serving();
         let arrive = || irmd.flow_req_arr("u1", &hash, QosSpec::RAW, None, false);
         let accepting = || irmd.lock().procs.get(&me).map_or(99, |p| p.accepting);
         // Nobody accepts yet: a flow request that may not wait is left for later.
@@ -1149,26 +1157,7 @@ mod tests {
     #[test]
     fn flow_requests_wait_for_the_next_accept_call() {
         use std::sync::mpsc::channel;
-        let irmd = irmd();
-        let _u1 = add(
-            &irmd,
-            "u1",
-            IpcpKind::Unicast,
-            5_000_000,
-            Some("net"),
-            |_| IpcpResp::Ok,
-        );
-        let me = std::process::id();
-        announce(&irmd, me);
-        irmd.lock().names.insert(
-            "srv".into(),
-            crate::registry::Name {
-                pids: vec![me],
-                regs: ["u1".to_string()].into(),
-                ..Default::default()
-            },
-        );
-        let hash = o7s_proto::HashAlgo::default().hash("srv");
+        let (irmd, _u1, me, hash) = serving();
         let (tx, rx) = channel();
         for n in 0..2 {
             let t = tx.clone();

@@ -371,8 +371,9 @@ impl Flow {
     /// `write`. A bulk sender can thus read its input straight into the flow:
     ///
     /// ```no_run
+    /// use o7s::{Flow, QosSpec};
     /// use std::io::Read;
-    /// # let flow: o7s::Flow = unimplemented!();
+    /// let flow = Flow::alloc("sink", QosSpec::DATA, None)?;
     /// let mut input = std::io::stdin();
     /// let n = flow.write_with(flow.packet_payload(), |b| input.read(b).unwrap_or(0))?;
     /// # Ok::<(), o7s::Error>(())

@@ -513,6 +513,31 @@ impl Reliable {
         deadline: Option<Instant>,
         nonblock: bool,
     ) -> Result<Got, Error> {
+        self.read_loop(ep, Some(buf), deadline, nonblock)
+    }
+
+    /// The next whole message, in a buffer of its own. Waits unless `nonblock`.
+    pub(crate) fn read(
+        &self,
+        ep: &Endpoint,
+        deadline: Option<Instant>,
+        nonblock: bool,
+    ) -> Result<Vec<u8>, Error> {
+        match self.read_loop(ep, None, deadline, nonblock)? {
+            Got::Msg(m) => Ok(m),
+            // Only a caller's buffer is filled in place, and there is none.
+            Got::Into(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// [`Self::read_into`], or without a buffer of the caller's ([`Self::read`]).
+    fn read_loop(
+        &self,
+        ep: &Endpoint,
+        mut buf: Option<&mut [u8]>,
+        deadline: Option<Instant>,
+        nonblock: bool,
+    ) -> Result<Got, Error> {
         let mut st = self.enter();
         let r = loop {
             let now = Instant::now();
@@ -520,7 +545,7 @@ impl Reliable {
                 // The window may have moved: announce it.
                 break self.flush(&mut st, ep, now).map(|()| Got::Msg(m));
             }
-            let p = match self.pump(&mut st, ep, now, true, Some(&mut *buf)) {
+            let p = match self.pump(&mut st, ep, now, true, buf.as_deref_mut()) {
                 Ok(p) => p,
                 Err(e) => break Err(e),
             };
@@ -531,48 +556,6 @@ impl Reliable {
             }
             if let Some(m) = st.frcti.recv() {
                 break self.flush(&mut st, ep, now).map(|()| Got::Msg(m));
-            }
-            if st.down {
-                break Err(Error::FlowDown);
-            }
-            if let Some(e) = st.frcti.failure() {
-                if e == FrctError::RetransmitTimeout {
-                    break Err(Error::FlowDown);
-                }
-            }
-            if nonblock {
-                break Err(Error::WouldBlock);
-            }
-            if deadline.is_some_and(|d| now >= d) {
-                break Err(Error::Timeout);
-            }
-            st = self.wait(st, ep, deadline);
-        };
-        self.leave(st);
-        r
-    }
-
-    /// The next whole message. Waits unless `nonblock`.
-    pub(crate) fn read(
-        &self,
-        ep: &Endpoint,
-        deadline: Option<Instant>,
-        nonblock: bool,
-    ) -> Result<Vec<u8>, Error> {
-        let mut st = self.enter();
-        let r = loop {
-            let now = Instant::now();
-            if let Some(m) = st.frcti.recv() {
-                // The window may have moved: announce it.
-                break self.flush(&mut st, ep, now).map(|()| m);
-            }
-            let p = match self.pump(&mut st, ep, now, true, None) {
-                Ok(p) => p,
-                Err(e) => break Err(e),
-            };
-            self.wake_others(&st, ep, false, &p);
-            if let Some(m) = st.frcti.recv() {
-                break self.flush(&mut st, ep, now).map(|()| m);
             }
             if st.down {
                 break Err(Error::FlowDown);

@@ -212,23 +212,39 @@ fn ipcp_quick(irmd: &Weak<Irmd>, name: &str, rpc: &Arc<Rpc>, inb: Inbound) -> Op
                     Ok((flow_id, fds)) => (IpcpResp::FlowAccepted { flow_id }, fds),
                     Err(e) => (IpcpResp::Err(e), Vec::new()),
                 };
-                let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
-                if let Err(e) = r.reply(id, answer, &borrowed) {
-                    warn!("IPCP {n}: cannot answer: {e}");
-                }
+                reply(&r, &n, id, answer, &fds);
             });
             // Back when a program must be started: on a thread of the pool.
             return irmd
                 .flow_req_arr_then(name, hash, qos, done)
                 .map(|_| Inbound::Note { id, body, fds });
         }
+        _ => match answer_note(&irmd, name, &body, false) {
+            Some(a) => a,
+            None => return Some(Inbound::Note { id, body, fds }),
+        },
+    };
+    reply(rpc, name, id, answer, &fds);
+    None
+}
+
+/// The answer to a note from IPCP `name`; `wait`: a flow request may wait for an acceptor
+/// (on a thread of the pool), else None when it would have to.
+fn answer_note(
+    irmd: &Arc<Irmd>,
+    name: &str,
+    body: &IpcpNote,
+    wait: bool,
+) -> Option<(IpcpResp, Vec<OwnedFd>)> {
+    Some(match *body {
         IpcpNote::FlowReqArr {
             ref hash,
             qos,
             local_peer,
-        } => match irmd.flow_req_arr(name, hash, qos, local_peer, false) {
+        } => match irmd.flow_req_arr(name, hash, qos, local_peer, wait) {
             Ok(Some((flow_id, fds))) => (IpcpResp::FlowAccepted { flow_id }, fds),
-            Ok(None) => return Some(Inbound::Note { id, body, fds }),
+            Ok(None) if wait => (IpcpResp::Err(IrmError::Timeout), Vec::new()),
+            Ok(None) => return None,
             Err(e) => (IpcpResp::Err(e), Vec::new()),
         },
         IpcpNote::FlowDown { flow_id } => {
@@ -239,12 +255,15 @@ fn ipcp_quick(irmd: &Weak<Irmd>, name: &str, rpc: &Arc<Rpc>, inb: Inbound) -> Op
             irmd.ipcp_mtu(name, mtu);
             (IpcpResp::Ok, Vec::new())
         }
-    };
+    })
+}
+
+/// Answer note `id` of IPCP `name` on its connection.
+fn reply(rpc: &Rpc, name: &str, id: u64, answer: IpcpResp, fds: &[OwnedFd]) {
     let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
     if let Err(e) = rpc.reply(id, answer, &borrowed) {
         warn!("IPCP {name}: cannot answer: {e}");
     }
-    None
 }
 
 /// Requests and notes from an IPCP.
@@ -255,28 +274,8 @@ fn on_ipcp(irmd: &Weak<Irmd>, name: &str, pid: u32, rpc: &Arc<Rpc>, inb: Inbound
     match inb {
         Inbound::Closed => irmd.ipcp_gone(name, pid),
         Inbound::Note { id, body, .. } => {
-            let (answer, fds) = match body {
-                IpcpNote::FlowReqArr {
-                    hash,
-                    qos,
-                    local_peer,
-                } => match irmd.flow_req_arr(name, &hash, qos, local_peer, true) {
-                    Ok(Some((flow_id, fds))) => (IpcpResp::FlowAccepted { flow_id }, fds),
-                    Ok(None) => (IpcpResp::Err(IrmError::Timeout), Vec::new()),
-                    Err(e) => (IpcpResp::Err(e), Vec::new()),
-                },
-                IpcpNote::FlowDown { flow_id } => {
-                    irmd.flow_down(flow_id);
-                    (IpcpResp::Ok, Vec::new())
-                }
-                IpcpNote::Mtu { mtu } => {
-                    irmd.ipcp_mtu(name, mtu);
-                    (IpcpResp::Ok, Vec::new())
-                }
-            };
-            let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
-            if let Err(e) = rpc.reply(id, answer, &borrowed) {
-                warn!("IPCP {name}: cannot answer: {e}");
+            if let Some((answer, fds)) = answer_note(&irmd, name, &body, true) {
+                reply(rpc, name, id, answer, &fds);
             }
         }
         Inbound::Req { id, .. } => {

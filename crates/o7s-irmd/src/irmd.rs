@@ -11,6 +11,14 @@ use tracing::info;
 
 /// How long a flow allocation waits for its acceptor when the caller gives no timeout.
 pub const DEFAULT_ALLOC_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// When an allocation asked now with `timeout_ms` (none: the default) gives up.
+pub fn alloc_deadline(timeout_ms: Option<u32>) -> Instant {
+    Instant::now()
+        + timeout_ms.map_or(DEFAULT_ALLOC_TIMEOUT, |ms| {
+            Duration::from_millis(u64::from(ms))
+        })
+}
 /// How long the IRMd waits for an IPCP's answer to a management request.
 pub const IPCP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -190,12 +198,7 @@ impl Irmd {
                 name,
                 qos,
                 timeout_ms,
-            } => {
-                let t = timeout_ms.map_or(DEFAULT_ALLOC_TIMEOUT, |ms| {
-                    Duration::from_millis(u64::from(ms))
-                });
-                self.flow_alloc(pid, &name, qos, Instant::now() + t)
-            }
+            } => self.flow_alloc(pid, &name, qos, alloc_deadline(timeout_ms)),
             IrmReq::FlowAccept { timeout_ms } => {
                 let deadline =
                     timeout_ms.map(|ms| Instant::now() + Duration::from_millis(u64::from(ms)));

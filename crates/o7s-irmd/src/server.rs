@@ -1,7 +1,7 @@
 //! The IRMd's socket: one thread per connection, one answer per request (flow allocations
 //! and accept calls answered by whichever thread completes them).
 
-use crate::irmd::{Irmd, DEFAULT_ALLOC_TIMEOUT};
+use crate::irmd::{alloc_deadline, Irmd};
 use crate::registry::Reply;
 use o7s::ctrl::msg::{IrmError, IrmReq, IrmResp};
 use o7s::ctrl::wire::{self, WireError};
@@ -90,11 +90,8 @@ fn connection(irmd: &Arc<Irmd>, sock: OwnedFd) {
                 qos,
                 timeout_ms,
             } => {
-                let t = timeout_ms.map_or(DEFAULT_ALLOC_TIMEOUT, |ms| {
-                    Duration::from_millis(u64::from(ms))
-                });
                 let reply = Reply::to_socket(sock.clone(), pid);
-                irmd.flow_alloc_then(pid, &name, qos, Instant::now() + t, reply);
+                irmd.flow_alloc_then(pid, &name, qos, alloc_deadline(timeout_ms), reply);
                 continue;
             }
             IrmReq::FlowAccept { timeout_ms } => {

@@ -996,6 +996,17 @@ mod tests {
             .is_some_and(|p: &Proc| p.prog == "ipcpd"));
     }
 
+    /// A connected pair of unix seqpacket sockets, as a control connection.
+    fn seqpacket_pair() -> (OwnedFd, OwnedFd) {
+        rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::SEQPACKET,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .expect("socketpair")
+    }
+
     /// An IRMd with a unicast IPCP `u1` in layer `net` that answers everything with Ok, and
     /// the name `srv` registered in it and bound to this process: the IRMd, the IPCP's end
     /// (keep it), this process's pid and the name's hash.
@@ -1105,13 +1116,7 @@ mod tests {
         assert!(matches!(got, Ok(Err(IrmError::Timeout))), "{got:?}");
         assert_eq!(accepting(), 0);
         // An accept call whose connection is gone: the flow waits in the inbox for the next.
-        let (a, b) = rustix::net::socketpair(
-            rustix::net::AddressFamily::UNIX,
-            rustix::net::SocketType::SEQPACKET,
-            rustix::net::SocketFlags::CLOEXEC,
-            None,
-        )
-        .expect("socketpair");
+        let (a, b) = seqpacket_pair();
         drop(b);
         irmd.flow_accept_then(me, 4, None, Reply::to_socket(Arc::new(a), me));
         let Ok(Some((id, _))) = arrive() else {
@@ -1125,13 +1130,7 @@ mod tests {
         );
         // One that does not read its answers (its queue is full) does not stall the thread
         // handling the flow request: the flow waits in the inbox too.
-        let (a, b) = rustix::net::socketpair(
-            rustix::net::AddressFamily::UNIX,
-            rustix::net::SocketType::SEQPACKET,
-            rustix::net::SocketFlags::CLOEXEC,
-            None,
-        )
-        .expect("socketpair");
+        let (a, b) = seqpacket_pair();
         while o7s::ctrl::wire::send_nowait(a.as_fd(), &IrmResp::Ok, &[]).is_ok() {}
         irmd.flow_accept_then(me, 5, None, Reply::to_socket(Arc::new(a), me));
         let t = Instant::now();

@@ -22,6 +22,13 @@ pub trait IpcpLogic: Send + Sync + 'static {
     fn quick(&self, _rpc: &Arc<Rpc>, req: Request) -> Option<Request> {
         Some(req)
     }
+
+    /// The IRMd closed the control connection of an IPCP that shares its process with
+    /// others (`--host`): tell every thread it runs to stop and give up what it holds (its
+    /// socket on the medium, its flows), so the process goes on hosting the others and a new
+    /// IPCP can take the same interface or port. Returns without waiting; the threads are
+    /// gone within about a second. An IPCP with a process of its own just exits instead.
+    fn stop(&self) {}
 }
 
 /// The program: its name and the IPCP kinds it holds.

@@ -582,6 +582,16 @@ pub enum IpcpFrame {
     Resp { id: u64, body: IpcpResp },
 }
 
+/// From the IRMd to a process that hosts several IPCPs (`ipcpd-shim --host`): start IPCP
+/// `name` of `kind`, whose control connection comes with this datagram as its one fd. The
+/// host answers nothing: the IPCP answers on that connection, and closing it (by the IRMd)
+/// stops the IPCP again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostStart {
+    pub kind: IpcpKind,
+    pub name: String,
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

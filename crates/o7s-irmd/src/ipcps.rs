@@ -60,7 +60,7 @@ impl Irmd {
         let mut g = self.lock();
         if g.ipcps.contains_key(name) {
             // Lost a race with another create of the same name.
-            let _ = crate::spawn::kill(pid);
+            ipcp.end();
             return Err(IrmError::IpcpExists {
                 name: name.to_string(),
             });
@@ -77,8 +77,7 @@ impl Irmd {
             .ok_or_else(|| IrmError::NoSuchIpcp {
                 name: name.to_string(),
             })?;
-        ipcp.rpc.shutdown();
-        let _ = crate::spawn::kill(ipcp.pid);
+        ipcp.end();
         self.notify();
         info!("Destroyed IPCP {name}.");
         ok()
@@ -110,9 +109,11 @@ impl Irmd {
     }
 
     /// An IPCP's control connection closed: it exited or was killed.
-    pub fn ipcp_gone(&self, name: &str, pid: u32) {
+    /// IPCP `name` closed its connection `rpc` (its process exited, or, in a process that
+    /// hosts several, it failed to start); a newer IPCP of the same name is left alone.
+    pub fn ipcp_gone(&self, name: &str, pid: u32, rpc: &Arc<Rpc>) {
         let mut g = self.lock();
-        if g.ipcps.get(name).is_some_and(|i| i.pid == pid) {
+        if g.ipcps.get(name).is_some_and(|i| Arc::ptr_eq(&i.rpc, rpc)) {
             g.remove_ipcp(name);
             drop(g);
             self.notify();

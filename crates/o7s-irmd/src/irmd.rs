@@ -449,10 +449,10 @@ impl Irmd {
         let names: Vec<String> = g.ipcps.keys().cloned().collect();
         for n in names {
             if let Some(i) = g.remove_ipcp(&n) {
-                i.rpc.shutdown();
-                let _ = crate::spawn::kill(i.pid);
+                i.end();
             }
         }
+        self.spawner.shutdown();
         for f in g.flows.values_mut() {
             f.kill();
         }

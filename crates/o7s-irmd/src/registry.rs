@@ -23,9 +23,21 @@ pub struct Ipcp {
     pub joining: Option<String>,
     pub hash: HashAlgo,
     pub mtu: u32,
+    /// Runs in a process that hosts other IPCPs too (`pid` is that process): ending it
+    /// closes its connection, which stops it there, instead of killing the process.
+    pub hosted: bool,
 }
 
 impl Ipcp {
+    /// End the IPCP: close its connection and kill its process, unless that process hosts
+    /// others too (closing the connection stops the IPCP there).
+    pub fn end(&self) {
+        self.rpc.shutdown();
+        if !self.hosted {
+            let _ = crate::spawn::kill(self.pid);
+        }
+    }
+
     pub fn info(&self) -> IpcpInfo {
         IpcpInfo {
             name: self.name.clone(),
@@ -465,7 +477,8 @@ impl Registry {
         if pid == 0 {
             return None;
         }
-        self.ipcps.values().find(|i| i.pid == pid)
+        // A process that hosts IPCPs is none of them, and never an application.
+        self.ipcps.values().find(|i| i.pid == pid && !i.hosted)
     }
 
     /// The layer an IPCP is in, or is joining (when the enrollment knows which).

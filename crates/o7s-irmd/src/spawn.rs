@@ -2,7 +2,7 @@
 
 use crate::irmd::Irmd;
 use crate::registry::{ArrivalDone, Ipcp, ProgBind};
-use o7s::ctrl::msg::{IpcpKind, IpcpNote, IpcpResp, IrmError};
+use o7s::ctrl::msg::{HostStart, IpcpKind, IpcpNote, IpcpResp, IrmError};
 use o7s::ctrl::rpc::{Inbound, Rpc};
 use rustix::fd::{AsFd, AsRawFd, OwnedFd};
 use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
@@ -17,6 +17,10 @@ pub const IPCP_FD_ENV: &str = "O7S_IPCP_FD";
 /// glibc's limit on malloc arenas, set for IPCPs unless the IRMd's environment sets it.
 const MALLOC_ARENA_MAX: &str = "MALLOC_ARENA_MAX";
 
+/// Set to `0` (or `no`, `off`, `false`), every IPCP runs in a process of its own; by default
+/// the IPCPs of the link kinds share one.
+pub const SHIM_HOST_ENV: &str = "O7S_SHIM_HOST";
+
 pub struct Spawner {
     ipcpd: PathBuf,
     /// `ipcpd-shim` (the shims and the local IPCP without the normal layers' code, so less
@@ -25,6 +29,22 @@ pub struct Spawner {
     /// Held while a child is being started, so a control socket meant for one child is never
     /// inherited by another.
     lock: Mutex<()>,
+    /// Whether the IPCPs of the link kinds (eth-dix, eth-llc, udp4, udp6) run in one process
+    /// (see [`Host`]).
+    hosting: bool,
+    /// That process, once started.
+    host: Arc<Mutex<Option<Host>>>,
+}
+
+/// The process that hosts the IPCPs of the link kinds: a node has one of those per link,
+/// and a process of its own for each cost about 3 MB of resident memory (mostly the code of
+/// the binary and of libc, mapped again in every process), so a node with many links took
+/// more than the IRMd and its unicast IPCP together. One process holds them all; each still
+/// has its own control connection, and closing it stops that IPCP alone.
+struct Host {
+    pid: u32,
+    /// Where [`HostStart`] requests go.
+    sock: OwnedFd,
 }
 
 /// Kill a child by pid.
@@ -35,29 +55,50 @@ pub fn kill(pid: u32) -> std::io::Result<()> {
     Ok(())
 }
 
-fn reap(mut child: Child, what: String) {
+fn reap(child: Child, what: String) {
+    reap_then(child, what, || {});
+}
+
+/// Wait for `child` on a thread of its own, log how it ended, then run `then`.
+fn reap_then(mut child: Child, what: String, then: impl FnOnce() + Send + 'static) {
     let spawned = std::thread::Builder::new()
         .name("reaper".into())
-        .spawn(move || match child.wait() {
-            Ok(st) if st.success() => info!("{what} exited."),
-            Ok(st) => warn!("{what} ended: {st}."),
-            Err(e) => warn!("waiting for {what}: {e}"),
+        .spawn(move || {
+            match child.wait() {
+                Ok(st) if st.success() => info!("{what} exited."),
+                Ok(st) => warn!("{what} ended: {st}."),
+                Err(e) => warn!("waiting for {what}: {e}"),
+            }
+            then();
         });
     if let Err(e) = spawned {
         warn!("cannot start a reaper thread: {e}");
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Spawner {
     /// Find `ipcpd`: `$O7S_IPCPD` (then it runs every kind), else beside this executable
     /// (with `ipcpd-shim` if it is there too), else on `PATH`.
     pub fn new() -> Spawner {
+        let hosting = !std::env::var(SHIM_HOST_ENV).is_ok_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "0" | "no" | "off" | "false"
+            )
+        });
+        let spawner = |ipcpd: PathBuf, shim: Option<PathBuf>| Spawner {
+            ipcpd,
+            shim,
+            lock: Mutex::new(()),
+            hosting,
+            host: Arc::new(Mutex::new(None)),
+        };
         if let Some(p) = std::env::var_os("O7S_IPCPD") {
-            return Spawner {
-                ipcpd: PathBuf::from(p),
-                shim: None,
-                lock: Mutex::new(()),
-            };
+            return spawner(PathBuf::from(p), None);
         }
         let dir = std::env::current_exe()
             .ok()
@@ -67,17 +108,89 @@ impl Spawner {
             p.is_file().then_some(p)
         };
         match beside("ipcpd") {
-            Some(ipcpd) => Spawner {
-                ipcpd,
-                shim: beside("ipcpd-shim"),
-                lock: Mutex::new(()),
-            },
-            None => Spawner {
-                ipcpd: PathBuf::from("ipcpd"),
-                shim: None,
-                lock: Mutex::new(()),
-            },
+            Some(ipcpd) => spawner(ipcpd, beside("ipcpd-shim")),
+            None => spawner(PathBuf::from("ipcpd"), None),
         }
+    }
+
+    /// Whether an IPCP of `kind` goes into the [`Host`].
+    fn hosts(&self, kind: IpcpKind) -> bool {
+        self.hosting
+            && matches!(
+                kind,
+                IpcpKind::EthDix | IpcpKind::EthLlc | IpcpKind::Udp4 | IpcpKind::Udp6
+            )
+    }
+
+    /// Kill the host process (the IRMd shuts down).
+    pub fn shutdown(&self) {
+        if let Some(h) = lock(&self.host).take() {
+            let _ = kill(h.pid);
+        }
+    }
+
+    /// Start IPCP `name` of `kind` in the host, on control connection `theirs`; the host's
+    /// pid. Starts the host first if it is not running (or no longer).
+    fn start_hosted(
+        &self,
+        kind: IpcpKind,
+        name: &str,
+        theirs: &OwnedFd,
+        rundir: &Path,
+    ) -> std::io::Result<u32> {
+        let mut host = lock(&self.host);
+        let msg = HostStart {
+            kind,
+            name: name.to_string(),
+        };
+        // A host that went away is started again, once.
+        for _ in 0..2 {
+            if host.is_none() {
+                *host = Some(self.start_host(kind, rundir)?);
+            }
+            if let Some(h) = host.as_ref() {
+                match o7s::ctrl::wire::send(h.sock.as_fd(), &msg, &[theirs.as_fd()]) {
+                    Ok(()) => return Ok(h.pid),
+                    Err(e) => {
+                        warn!("the host of IPCPs (pid {}) is gone: {e}", h.pid);
+                        let _ = kill(h.pid);
+                        *host = None;
+                    }
+                }
+            }
+        }
+        Err(std::io::Error::other("the host of IPCPs does not start"))
+    }
+
+    fn start_host(&self, kind: IpcpKind, rundir: &Path) -> std::io::Result<Host> {
+        let (ours, theirs) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )?;
+        let mut cmd = Command::new(self.program(kind));
+        cmd.arg("--host")
+            .env(IPCP_FD_ENV, theirs.as_raw_fd().to_string())
+            .env(o7s::rundir::ENV, rundir)
+            .stdin(Stdio::null());
+        if std::env::var_os(MALLOC_ARENA_MAX).is_none() {
+            cmd.env(MALLOC_ARENA_MAX, "1");
+        }
+        let child = self.start(&mut cmd, Some(&theirs))?;
+        let pid = child.id();
+        info!("Started the host of link IPCPs (pid {pid}).");
+        // Forget it when it ends, so the next IPCP starts a new one.
+        let slot = Arc::downgrade(&self.host);
+        reap_then(child, format!("host of IPCPs (pid {pid})"), move || {
+            if let Some(slot) = slot.upgrade() {
+                let mut h = lock(&slot);
+                if h.as_ref().is_some_and(|h| h.pid == pid) {
+                    *h = None;
+                }
+            }
+        });
+        Ok(Host { pid, sock: ours })
     }
 
     /// The program that runs an IPCP of `kind`.
@@ -122,24 +235,33 @@ impl Spawner {
             None,
         )
         .map_err(|e| fail(e.to_string()))?;
-        let mut cmd = Command::new(prog);
-        cmd.arg("--type")
-            .arg(kind.name())
-            .arg("--name")
-            .arg(name)
-            .env(IPCP_FD_ENV, theirs.as_raw_fd().to_string())
-            .env(o7s::rundir::ENV, &irmd.rundir)
-            .stdin(Stdio::null());
-        // glibc gives every thread that allocates an arena of its own (up to 8 per core),
-        // each 60-130 kB resident; an IPCP's threads allocate little, one arena serves them.
-        if std::env::var_os(MALLOC_ARENA_MAX).is_none() {
-            cmd.env(MALLOC_ARENA_MAX, "1");
-        }
-        let child = self
-            .start(&mut cmd, Some(&theirs))
-            .map_err(|e| fail(e.to_string()))?;
+        let hosted = self.hosts(kind);
+        let pid = if hosted {
+            self.start_hosted(kind, name, &theirs, &irmd.rundir)
+                .map_err(|e| fail(e.to_string()))?
+        } else {
+            let mut cmd = Command::new(prog);
+            cmd.arg("--type")
+                .arg(kind.name())
+                .arg("--name")
+                .arg(name)
+                .env(IPCP_FD_ENV, theirs.as_raw_fd().to_string())
+                .env(o7s::rundir::ENV, &irmd.rundir)
+                .stdin(Stdio::null());
+            // glibc gives every thread that allocates an arena of its own (up to 8 per
+            // core), each 60-130 kB resident; an IPCP's threads allocate little, one arena
+            // serves them.
+            if std::env::var_os(MALLOC_ARENA_MAX).is_none() {
+                cmd.env(MALLOC_ARENA_MAX, "1");
+            }
+            let child = self
+                .start(&mut cmd, Some(&theirs))
+                .map_err(|e| fail(e.to_string()))?;
+            let pid = child.id();
+            reap(child, format!("IPCP {name} (pid {pid})"));
+            pid
+        };
         drop(theirs);
-        let pid = child.id();
         let weak = Arc::downgrade(irmd);
         let ipcp_name = name.to_string();
         let quick_weak = weak.clone();
@@ -150,7 +272,6 @@ impl Spawner {
             move |rpc, inb| on_ipcp(&weak, &ipcp_name, pid, rpc, inb),
         )
         .map_err(|e| fail(e.to_string()))?;
-        reap(child, format!("IPCP {name} (pid {pid})"));
         Ok(Ipcp {
             name: name.to_string(),
             kind,
@@ -160,6 +281,7 @@ impl Spawner {
             joining: None,
             hash: Default::default(),
             mtu: 0,
+            hosted,
         })
     }
 
@@ -272,7 +394,7 @@ fn on_ipcp(irmd: &Weak<Irmd>, name: &str, pid: u32, rpc: &Arc<Rpc>, inb: Inbound
         return;
     };
     match inb {
-        Inbound::Closed => irmd.ipcp_gone(name, pid),
+        Inbound::Closed => irmd.ipcp_gone(name, pid, rpc),
         Inbound::Note { id, body, .. } => {
             if let Some((answer, fds)) = answer_note(&irmd, name, &body, true) {
                 reply(rpc, name, id, answer, &fds);

@@ -58,6 +58,7 @@ pub fn fake_ipcp(
         joining: None,
         hash: Default::default(),
         mtu: 1500,
+        hosted: false,
     };
     (ipcp, FakeEnd { seen, _rpc: peer })
 }

@@ -24,6 +24,7 @@ Options:
   -V, --version        Print version
 
 Run directory: $O7S_RUNDIR, default /run/o7s as root, else $XDG_RUNTIME_DIR/o7s.
+The eth and udp IPCPs share one process (ipcpd-shim --host); O7S_SHIM_HOST=0: one each.
 Stop with SIGINT or SIGTERM: IPCPs are stopped and every flow is taken down.";
 
 /// The command line (parsed by hand: a parser library's code would sit in the daemon's

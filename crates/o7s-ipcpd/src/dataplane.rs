@@ -7,7 +7,7 @@ use o7s_shm::{Endpoint, ShmError};
 use rustix::event::epoll;
 use rustix::fd::OwnedFd;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tracing::{debug, warn};
@@ -137,6 +137,10 @@ pub struct Dataplane<E: Egress> {
     spin_probe: std::sync::atomic::AtomicU32,
     /// Told the id of every flow whose peer timed out.
     on_timeout: std::sync::OnceLock<Box<dyn Fn(u64) + Send + Sync>>,
+    /// Set by [`Dataplane::stop`]: the threads end, no flow is taken any more.
+    stopped: AtomicBool,
+    /// An eventfd in `epoll`, written once by [`Dataplane::stop`] to wake the egress thread.
+    wake: OwnedFd,
 }
 
 /// How long a receiving thread waits for an application's answer (see `catch_answers`).
@@ -176,6 +180,13 @@ const BURST: usize = 64;
 impl<E: Egress> Dataplane<E> {
     pub fn new(egress: Arc<E>) -> std::io::Result<Arc<Self>> {
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        let wake = rustix::event::eventfd(
+            0,
+            rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+        )?;
+        // The egress thread reads no event data: any event only makes it look at the flows.
+        let data = epoll::EventData::new_u64(u64::MAX);
+        epoll::add(&epoll, &wake, data, epoll::EventFlags::IN)?;
         let dp = Arc::new(Dataplane {
             egress,
             ports: RwLock::new(HashMap::new()),
@@ -184,16 +195,45 @@ impl<E: Egress> Dataplane<E> {
             spin_credit: std::sync::atomic::AtomicU32::new(4),
             spin_probe: std::sync::atomic::AtomicU32::new(0),
             on_timeout: std::sync::OnceLock::new(),
+            stopped: AtomicBool::new(false),
+            wake,
         });
         let me = dp.clone();
         std::thread::Builder::new()
             .name("egress".into())
             .spawn(move || me.egress_loop())?;
         let me = Arc::downgrade(&dp);
-        std::thread::Builder::new()
+        let keepalive = std::thread::Builder::new()
             .name("keepalive".into())
-            .spawn(move || keepalive_loop(me))?;
+            .spawn(move || keepalive_loop(me));
+        if let Err(e) = keepalive {
+            dp.stop();
+            return Err(e);
+        }
         Ok(dp)
+    }
+
+    /// End the egress and keepalive threads (the egress at once, the keepalive within a
+    /// tick) and drop every flow, which closes the IPCP's ends of them (their other ends see
+    /// the flow go down) unless a receiving thread still holds one for a moment. Flows
+    /// offered later are refused. Idempotent.
+    pub fn stop(&self) {
+        if self.stopped.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Err(e) = rustix::io::write(&self.wake, &1u64.to_ne_bytes()) {
+            warn!("cannot wake the egress thread: {e}");
+        }
+        let ports: Vec<_> = self.write_ports().drain().map(|(_, p)| p).collect();
+        for p in ports {
+            self.unregister(&p);
+            self.egress.closed(p.flow_id, &p.peer, false);
+        }
+    }
+
+    /// Whether [`Dataplane::stop`] was called: threads that receive for the IPCP end.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
     }
 
     /// Take over the IPCP's end of flow `flow_id` (the four fds the IRMd sent). The IPCP is
@@ -224,7 +264,15 @@ impl<E: Egress> Dataplane<E> {
             hold_until: AtomicU64::new(0),
         });
         self.register(&port)?;
-        self.write_ports().insert(flow_id, port.clone());
+        let mut ports = self.write_ports();
+        // Checked under the lock [`Dataplane::stop`] empties the flows with, so a flow is
+        // either refused here or dropped there.
+        if self.stopped.load(Ordering::SeqCst) {
+            drop(ports);
+            self.unregister(&port);
+            return Err("the IPCP is stopping".into());
+        }
+        ports.insert(flow_id, port.clone());
         Ok(port)
     }
 
@@ -237,6 +285,11 @@ impl<E: Egress> Dataplane<E> {
         // A packet written before we armed must not wait for the next one.
         let _ = port.ep.arm(true, None);
         Ok(())
+    }
+
+    fn unregister(&self, port: &Port<E::Peer>) {
+        let _ = epoll::delete(&self.epoll, port.ep.wait_fd());
+        let _ = epoll::delete(&self.epoll, port.ep.live_fd());
     }
 
     fn write_ports(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<u64, Arc<Port<E::Peer>>>> {
@@ -254,8 +307,7 @@ impl<E: Egress> Dataplane<E> {
     /// Forget a flow (its fds close with the last reference).
     pub fn remove(&self, flow_id: u64) -> Option<Arc<Port<E::Peer>>> {
         let port = self.write_ports().remove(&flow_id)?;
-        let _ = epoll::delete(&self.epoll, port.ep.wait_fd());
-        let _ = epoll::delete(&self.epoll, port.ep.live_fd());
+        self.unregister(&port);
         Some(port)
     }
 
@@ -415,7 +467,7 @@ impl<E: Egress> Dataplane<E> {
     /// Drain every flow with packets towards the network; sleep when all are empty.
     fn egress_loop(self: Arc<Self>) {
         let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
-        loop {
+        while !self.is_stopped() {
             let ports: Vec<Arc<Port<E::Peer>>> = self
                 .ports
                 .read()
@@ -523,8 +575,8 @@ fn keepalive_loop<E: Egress>(dp: std::sync::Weak<Dataplane<E>>) {
     loop {
         std::thread::sleep(KEEPALIVE_TICK);
         match dp.upgrade() {
-            Some(dp) => dp.keepalives(),
-            None => return,
+            Some(dp) if !dp.is_stopped() => dp.keepalives(),
+            _ => return,
         }
     }
 }

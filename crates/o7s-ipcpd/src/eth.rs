@@ -9,10 +9,14 @@ use eth_mgmt::{Framing, BROADCAST};
 use o7s::ctrl::msg::{IpcpResp, IrmError};
 use o7s::ctrl::rpc::Rpc;
 use o7s_proto::{HashAlgo, NameHash};
+use o7s_shm::ShmError;
 use rustix::fd::OwnedFd;
+use rustix::net::sockopt::Timeout;
 use std::collections::HashMap;
+use std::io::ErrorKind;
 use std::marker::PhantomData;
 use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tracing::{debug, info};
@@ -30,6 +34,9 @@ const RCVBUF: usize = 8 << 20;
 const DIRECT_SEND: usize = 4096;
 /// How long a name query waits for an answer (the prototype's 2 s).
 const QUERY_WAIT: Duration = Duration::from_secs(2);
+/// How long the receiving thread waits for a frame before it checks whether the IPCP
+/// stopped (a raw socket cannot be shut down to wake it).
+const RX_IDLE: Duration = Duration::from_millis(250);
 
 type Mac = [u8; 6];
 
@@ -137,6 +144,8 @@ pub struct EthMedium<F: Framing> {
     dev: String,
     dir: Mutex<HashMap<NameHash, MacAddr>>,
     dir_changed: Condvar,
+    /// The IPCP stopped: name queries give up.
+    stopped: AtomicBool,
 }
 
 impl<F: Framing> Medium for EthMedium<F> {
@@ -156,6 +165,9 @@ impl<F: Framing> Medium for EthMedium<F> {
         loop {
             if let Some(m) = dir.get(hash) {
                 return Ok(Some(*m));
+            }
+            if self.stopped.load(Ordering::Relaxed) {
+                return Err(IrmError::Internal("the IPCP stopped".into()));
             }
             let left = end.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -191,6 +203,15 @@ impl<F: Framing> Medium for EthMedium<F> {
             ("address".into(), MacAddr(self.egress.mac).to_string()),
             ("directory entries".into(), entries.to_string()),
         ]
+    }
+
+    /// Wake the name queries; the receiving thread sees the stop within [`RX_IDLE`].
+    fn stop(&self) {
+        // Set under the lock, so a query about to wait cannot miss the wake-up.
+        let dir = lock(&self.dir);
+        self.stopped.store(true, Ordering::Relaxed);
+        drop(dir);
+        self.dir_changed.notify_all();
     }
 }
 
@@ -260,7 +281,7 @@ impl<F: Framing> Bootstrap for EthBoot<F> {
         let (mac, if_mtu) = o7s_shm::link_info(&dev).map_err(|e| {
             // The reason alone ("interface X: no such interface"), not its category.
             let why = match e {
-                o7s_shm::ShmError::BadRegion(why) => why,
+                ShmError::BadRegion(why) => why,
                 e => e.to_string(),
             };
             bad("dev", &dev, why)
@@ -281,6 +302,8 @@ impl<F: Framing> Bootstrap for EthBoot<F> {
         if rustix::net::sockopt::set_socket_recv_buffer_size_force(&rx, RCVBUF).is_err() {
             let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&rx, RCVBUF);
         }
+        rustix::net::sockopt::set_socket_timeout(&rx, Timeout::Recv, Some(RX_IDLE))
+            .map_err(|e| IrmError::Internal(format!("receive timeout: {e}")))?;
         let mtu = framing.mtu(if_mtu);
         let eids = Arc::new(Mutex::new(HashMap::new()));
         let egress = Arc::new(EthEgress {
@@ -295,13 +318,17 @@ impl<F: Framing> Bootstrap for EthBoot<F> {
             dev: dev.clone(),
             dir: Mutex::new(HashMap::new()),
             dir_changed: Condvar::new(),
+            stopped: AtomicBool::new(false),
         };
         let shim = Shim::new(medium, layer.clone(), hash, egress, eids, rpc)?;
         let r = shim.clone();
         std::thread::Builder::new()
             .name("eth-rx".into())
             .spawn(move || rx_loop(&r, &rx, mac, if_mtu as usize))
-            .map_err(|e| IrmError::Internal(e.to_string()))?;
+            .map_err(|e| {
+                shim.stop();
+                IrmError::Internal(e.to_string())
+            })?;
         info!(
             "Bootstrapped {} IPCP {name} in layer {layer} on {dev} (MTU {mtu}).",
             F::KIND
@@ -352,10 +379,14 @@ fn rx_loop<F: Framing>(shim: &Arc<EthShim<F>>, rx: &OwnedFd, mac: Mac, if_mtu: u
                     continue;
                 }
                 Direct::Other(keep) => {
-                    if keep {
-                        let to = handle_frame(shim, &scratch, mac);
-                        delivered |= to.is_some();
-                        last = to.or(last);
+                    match keep.then(|| handle_frame(shim, &scratch, mac)).flatten() {
+                        Some(to) => {
+                            delivered = true;
+                            last = Some(to);
+                        }
+                        // A stopped IPCP has no flows: its frames all end up here.
+                        None if shim.dp.is_stopped() => return,
+                        None => {}
                     }
                     continue;
                 }
@@ -368,6 +399,9 @@ fn rx_loop<F: Framing>(shim: &Arc<EthShim<F>>, rx: &OwnedFd, mac: Mac, if_mtu: u
                     // Wait for the next frame, then try the ring again (unless the flow
                     // was taken down meanwhile: its end must not stay open here).
                     crate::dataplane::wait_readable(rx);
+                    if shim.dp.is_stopped() {
+                        return;
+                    }
                     if !shim.dp.holds(port) {
                         last = None;
                     }
@@ -379,7 +413,14 @@ fn rx_loop<F: Framing>(shim: &Arc<EthShim<F>>, rx: &OwnedFd, mac: Mac, if_mtu: u
         let n = match batch.recv(rx) {
             Ok(n) => n,
             Err(e) => {
-                debug!("recv: {e}");
+                if shim.dp.is_stopped() {
+                    return;
+                }
+                let idle = matches!(&e, ShmError::Io(io) if io.kind() == ErrorKind::WouldBlock);
+                // The receive timeout (RX_IDLE) expiring is no error.
+                if !idle {
+                    debug!("recv: {e}");
+                }
                 continue;
             }
         };
@@ -394,6 +435,8 @@ fn rx_loop<F: Framing>(shim: &Arc<EthShim<F>>, rx: &OwnedFd, mac: Mac, if_mtu: u
         if delivered {
             delivered = false;
             shim.dp.catch_answers();
+        } else if shim.dp.is_stopped() {
+            return;
         }
     }
 }
@@ -483,5 +526,118 @@ fn recv_direct<F: Framing>(
     match wrote {
         Ok(()) => res,
         Err(_) => Direct::NoRoom,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shim::testkit::{connect, request, until};
+    use crate::shim::ShimIpcp;
+    use crate::IpcpLogic;
+    use eth_mgmt::DIX_HDR;
+    use o7s::ctrl::msg::IpcpReq;
+    use o7s_proto::QosSpec;
+    use std::sync::atomic::AtomicBool;
+
+    /// The test's peer (frames on the loopback interface carry its MAC, all zeros, as
+    /// their source; the IPCP ignores its own).
+    const PEER: Mac = [0x02, 0, 0, 0, 0, 0x99];
+
+    /// As the udp test of stop, on the loopback interface: frames sent there come back to
+    /// every raw socket bound to it, so it needs root (CAP_NET_RAW) but no veth, and without
+    /// root it says so and passes. The peer goes on sending while the IPCP stops.
+    #[test]
+    fn stop_drops_flows_threads_and_socket() {
+        // A random ethertype keeps concurrent runs of this test apart.
+        let ethertype = 0x9000 + rand::random_range(0..0x1000u16);
+        let Ok((peer, _)) = o7s_shm::packet_socket("lo", ethertype) else {
+            eprintln!("skipped: raw sockets need root (CAP_NET_RAW)");
+            return;
+        };
+        let framing = Dix { ethertype };
+        let send = |eid: u16, payload: &[u8]| {
+            let mut f = vec![0u8; DIX_HDR + payload.len()];
+            let len = payload.len() as u16;
+            framing.write_header(&mut f, &[0; 6], &PEER, 0, eid, len);
+            f[DIX_HDR..].copy_from_slice(payload);
+            let _ = rustix::net::send(&peer, &f, rustix::net::SendFlags::empty());
+        };
+        let bootstrap = |irmd: &Rpc| {
+            let params = vec![
+                ("dev".to_string(), "lo".to_string()),
+                ("ethertype".to_string(), format!("{ethertype:#06x}")),
+            ];
+            let layer = "stop-test".to_string();
+            request(irmd, IpcpReq::Bootstrap { layer, params })
+        };
+        let ipcp = Arc::new(ShimIpcp::new("e0", EthBoot::<Dix>::new()));
+        let (irmd, apps) = connect(&ipcp);
+        assert!(matches!(bootstrap(&irmd), IpcpResp::Bootstrapped { .. }));
+        let hash = HashAlgo::default().hash("srv");
+        let reg = IpcpReq::Reg {
+            name: "srv".into(),
+            hash: hash.clone(),
+        };
+        assert_eq!(request(&irmd, reg), IpcpResp::Ok);
+
+        let req = ShimMsg::FlowReq {
+            requester: 99,
+            qos: QosSpec::RAW,
+            hash,
+        };
+        send(0, &framing.encode(&req));
+        let app = apps.recv_timeout(Duration::from_secs(5)).expect("flow");
+        let timeout = rustix::net::sockopt::Timeout::Recv;
+        rustix::net::sockopt::set_socket_timeout(&peer, timeout, Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut buf = vec![0u8; 70_000];
+        let responder = loop {
+            let (_, n) = rustix::net::recv(&peer, &mut buf, rustix::net::RecvFlags::empty())
+                .expect("the flow reply");
+            let Some(f) = framing.parse_frame(&buf[..n]) else {
+                continue;
+            };
+            let payload = &buf[f.payload.0..f.payload.1];
+            if f.src == PEER || f.eid != 0 {
+                continue;
+            }
+            match framing.parse(payload, HashAlgo::default().hash_len()) {
+                Ok(ShimMsg::FlowReply {
+                    requester: 99,
+                    responder,
+                    response: 0,
+                }) => break responder as u16,
+                other => panic!("not an accepting flow reply: {other:?}"),
+            }
+        };
+        send(responder, b"ping");
+        let deadline = Some(Instant::now() + Duration::from_secs(5));
+        let n = app.read(&mut buf, deadline).expect("read");
+        assert_eq!(&buf[..n], b"ping");
+
+        let shim = Arc::downgrade(&ipcp.running().expect("running"));
+        let dp = Arc::downgrade(&shim.upgrade().expect("shim").dp);
+        let done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    send(responder, b"more");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            });
+            ipcp.stop();
+            ipcp.stop();
+            let next = Arc::new(ShimIpcp::new("e1", EthBoot::<Dix>::new()));
+            let (irmd2, _apps2) = connect(&next);
+            assert!(matches!(bootstrap(&irmd2), IpcpResp::Bootstrapped { .. }));
+            until("the flow is down", || app.is_down());
+            until("the shim is dropped", || shim.upgrade().is_none());
+            until("the dataplane is dropped", || dp.upgrade().is_none());
+            next.stop();
+            done.store(true, Ordering::Relaxed);
+            irmd2.shutdown();
+        });
+        irmd.shutdown();
     }
 }

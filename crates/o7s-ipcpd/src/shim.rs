@@ -14,7 +14,7 @@ use std::fmt::Debug;
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tracing::{debug, info, warn};
 
@@ -76,6 +76,9 @@ pub trait Medium: Send + Sync + 'static {
     fn eids(&self) -> RangeInclusive<Eid>;
     /// Labelled values for `irm ipcp show`.
     fn show(&self) -> Vec<(String, String)>;
+    /// The IPCP stops: wake whatever waits on the medium (a receiver, a name query), so it
+    /// sees [`Dataplane::is_stopped`] soon.
+    fn stop(&self) {}
 }
 
 struct Pending<A> {
@@ -137,6 +140,16 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
             rpc: rpc.clone(),
             bad: AtomicU64::new(0),
         }))
+    }
+
+    /// Stop (see [`IpcpLogic::stop`]): the data path's threads end, the flows are dropped,
+    /// flow allocations waiting for a reply give up, and the receiving thread, woken by the
+    /// medium, ends and lets go of the last reference to the medium's socket.
+    pub fn stop(&self) {
+        self.dp.stop();
+        // Dropping the reply channels wakes the allocations waiting on them.
+        lock(&self.pending).clear();
+        self.medium.stop();
     }
 
     /// Count a dropped frame or datagram.
@@ -291,6 +304,9 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
 
     /// A management message from `from`.
     pub fn mgmt(self: &Arc<Self>, m: ShimMsg, from: M::Addr) {
+        if self.dp.is_stopped() {
+            return;
+        }
         match m {
             ShimMsg::QueryReq { hash } => {
                 if lock(&self.registered).contains(&hash) {
@@ -303,10 +319,11 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
                 qos,
                 hash,
             } => {
-                let me = self.clone();
+                // Weak: waiting for the IRMd must not keep a stopped IPCP alive.
+                let me = Arc::downgrade(self);
                 let spawned = std::thread::Builder::new()
                     .name("flow-req".into())
-                    .spawn(move || me.flow_req(requester, qos, hash, from));
+                    .spawn(move || Self::flow_req(&me, requester, qos, hash, from));
                 if let Err(e) = spawned {
                     warn!("cannot handle a flow request: {e}");
                 }
@@ -334,44 +351,58 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
 
     /// A flow request from `from`: ask the IRMd for an acceptor, then answer. A request for
     /// a name not registered here is refused at once (the prototype stays silent).
-    fn flow_req(&self, requester: Eid, qos: QosSpec, hash: NameHash, from: M::Addr) {
-        let mut response = -1;
-        let mut responder = 0;
-        if lock(&self.registered).contains(&hash) {
-            if let Some((flow_id, fds)) =
-                crate::dataplane::ask_acceptor(&self.rpc, hash, qos, &from, REPLY_WAIT)
-            {
-                match self.new_eid(flow_id) {
-                    Ok(eid) => {
-                        let peer = Peer {
-                            addr: from,
-                            eid: requester,
-                            local_eid: eid,
-                        };
-                        let timeout = Duration::from_millis(u64::from(qos.timeout));
-                        match self.dp.add(flow_id, fds, o7s_shm::Side::A, peer, timeout) {
-                            Ok(_) => {
-                                responder = eid;
-                                response = 0;
-                            }
-                            Err(e) => {
-                                warn!("cannot take flow {flow_id}: {e}");
-                                lock(&self.eids).remove(&eid);
-                            }
-                        }
-                    }
-                    Err(e) => warn!("cannot take flow {flow_id}: {e}"),
-                }
-            }
+    fn flow_req(me: &Weak<Self>, requester: Eid, qos: QosSpec, hash: NameHash, from: M::Addr) {
+        // Weak while the IRMd is asked: the wait must not keep a stopped IPCP alive.
+        let Some(shim) = me.upgrade() else { return };
+        let rpc = shim.rpc.clone();
+        let known = lock(&shim.registered).contains(&hash);
+        drop(shim);
+        let accepted = if known {
+            crate::dataplane::ask_acceptor(&rpc, hash, qos, &from, REPLY_WAIT)
         } else {
             debug!("flow request from {from} for a name not registered here");
-        }
+            None
+        };
+        // Gone meanwhile (stopped): the flow closes with `accepted`, and no reply goes.
+        let Some(shim) = me.upgrade() else { return };
+        let responder =
+            accepted.and_then(|(flow_id, fds)| shim.take_flow(flow_id, fds, requester, qos, from));
         let reply = ShimMsg::FlowReply {
             requester,
-            responder,
-            response,
+            responder: responder.unwrap_or(0),
+            response: if responder.is_some() { 0 } else { -1 },
         };
-        self.medium.send_mgmt(&from, &reply);
+        shim.medium.send_mgmt(&from, &reply);
+    }
+
+    /// Take flow `flow_id` the IRMd accepted for a request of `from`'s endpoint `requester`;
+    /// our endpoint id for it.
+    fn take_flow(
+        &self,
+        flow_id: u64,
+        fds: Vec<OwnedFd>,
+        requester: Eid,
+        qos: QosSpec,
+        from: M::Addr,
+    ) -> Option<Eid> {
+        let eid = self
+            .new_eid(flow_id)
+            .map_err(|e| warn!("cannot take flow {flow_id}: {e}"))
+            .ok()?;
+        let peer = Peer {
+            addr: from,
+            eid: requester,
+            local_eid: eid,
+        };
+        let timeout = Duration::from_millis(u64::from(qos.timeout));
+        match self.dp.add(flow_id, fds, o7s_shm::Side::A, peer, timeout) {
+            Ok(_) => Some(eid),
+            Err(e) => {
+                warn!("cannot take flow {flow_id}: {e}");
+                lock(&self.eids).remove(&eid);
+                None
+            }
+        }
     }
 }
 
@@ -401,7 +432,14 @@ pub trait Bootstrap: Send + Sync + 'static {
 pub struct ShimIpcp<B: Bootstrap> {
     name: String,
     boot: B,
-    run: Mutex<Option<Running<B>>>,
+    run: Mutex<State<B>>,
+}
+
+enum State<B: Bootstrap> {
+    New,
+    Running(Running<B>),
+    /// [`IpcpLogic::stop`] was called: every request is refused.
+    Stopped,
 }
 
 impl<B: Bootstrap> ShimIpcp<B> {
@@ -409,7 +447,7 @@ impl<B: Bootstrap> ShimIpcp<B> {
         ShimIpcp {
             name: name.to_string(),
             boot,
-            run: Mutex::new(None),
+            run: Mutex::new(State::New),
         }
     }
 
@@ -419,23 +457,57 @@ impl<B: Bootstrap> ShimIpcp<B> {
         fds: Vec<OwnedFd>,
         rpc: &Arc<Rpc>,
     ) -> Result<IpcpResp, IrmError> {
+        let shim = match &*lock(&self.run) {
+            State::Running(r) => Some(r.clone()),
+            State::New => None,
+            State::Stopped => return Err(self.stopped()),
+        };
         if let IpcpReq::Bootstrap { layer, params } = req {
-            if let Some(r) = lock(&self.run).as_ref() {
-                return Err(IrmError::AlreadyBootstrapped {
-                    name: self.name.clone(),
-                    layer: r.layer.clone(),
-                });
+            if let Some(r) = shim {
+                return Err(self.already(&r));
             }
             let (shim, answer) = self.boot.bootstrap(&self.name, layer, params, rpc)?;
-            *lock(&self.run) = Some(shim);
-            return Ok(answer);
+            // Stopped or bootstrapped by another request meanwhile: this one goes again.
+            let mut run = lock(&self.run);
+            let err = match &*run {
+                State::New => {
+                    *run = State::Running(shim);
+                    return Ok(answer);
+                }
+                State::Running(r) => self.already(r),
+                State::Stopped => self.stopped(),
+            };
+            drop(run);
+            shim.stop();
+            return Err(err);
         }
-        let shim = lock(&self.run)
-            .clone()
-            .ok_or_else(|| IrmError::NotBootstrapped {
-                name: self.name.clone(),
-            })?;
+        let shim = shim.ok_or_else(|| IrmError::NotBootstrapped {
+            name: self.name.clone(),
+        })?;
         shim.answer(req, fds)
+    }
+
+    /// The running IPCP, if bootstrapped and not stopped.
+    #[cfg(test)]
+    pub fn running(&self) -> Option<Running<B>> {
+        match &*lock(&self.run) {
+            State::Running(r) => Some(r.clone()),
+            _ => None,
+        }
+    }
+
+    fn already(&self, r: &Running<B>) -> IrmError {
+        IrmError::AlreadyBootstrapped {
+            name: self.name.clone(),
+            layer: r.layer.clone(),
+        }
+    }
+
+    fn stopped(&self) -> IrmError {
+        IrmError::IpcpFailed {
+            name: self.name.clone(),
+            why: "it is being destroyed".into(),
+        }
     }
 }
 
@@ -444,6 +516,82 @@ impl<B: Bootstrap> IpcpLogic for ShimIpcp<B> {
         let answer = self.answer(req, fds, rpc).unwrap_or_else(IpcpResp::Err);
         if let Err(e) = rpc.reply(id, answer, &[]) {
             warn!("cannot answer the IRMd: {e}");
+        }
+    }
+
+    fn stop(&self) {
+        let was = std::mem::replace(&mut *lock(&self.run), State::Stopped);
+        if let State::Running(shim) = was {
+            shim.stop();
+        }
+    }
+}
+
+/// What the tests of the shim IPCPs share.
+#[cfg(test)]
+pub mod testkit {
+    use super::{Bootstrap, ShimIpcp};
+    use crate::IpcpLogic;
+    use o7s::ctrl::msg::{IpcpNote, IpcpReq, IpcpResp};
+    use o7s::ctrl::rpc::{Inbound, Rpc};
+    use o7s_shm::{Endpoint, Side};
+    use rustix::fd::AsFd;
+    use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+    use std::sync::{mpsc, Arc};
+    use std::time::{Duration, Instant};
+
+    /// The IRMd's and the IPCP's ends of a control connection, the IPCP's serving `ipcp`
+    /// as the runtime does. The IRMd accepts every flow request: the application's end of
+    /// each flow comes out of the channel.
+    pub fn connect<B: Bootstrap>(ipcp: &Arc<ShimIpcp<B>>) -> (Arc<Rpc>, mpsc::Receiver<Endpoint>) {
+        let (a, b) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .expect("socketpair");
+        let logic = ipcp.clone();
+        Rpc::start(b, move |rpc, inb| {
+            if let Inbound::Req { id, body, fds } = inb {
+                logic.handle(rpc, id, body, fds);
+            }
+        })
+        .expect("ipcp side");
+        let (tx, rx) = mpsc::channel();
+        let irmd = Rpc::start(a, move |rpc, inb| {
+            if let Inbound::Note {
+                id,
+                body: IpcpNote::FlowReqArr { .. },
+                ..
+            } = inb
+            {
+                let mem = o7s_shm::create_flow_mem(&Default::default()).expect("memfd");
+                let (la, lb) = o7s_shm::liveness_pair().expect("liveness");
+                let ea = o7s_shm::new_eventfd().expect("eventfd");
+                let eb = o7s_shm::new_eventfd().expect("eventfd");
+                let dup = |fd: &rustix::fd::OwnedFd| fd.try_clone().expect("dup");
+                let app = Endpoint::new(dup(&mem), Side::B, dup(&eb), dup(&ea), lb).expect("app");
+                let fds = [mem.as_fd(), ea.as_fd(), eb.as_fd(), la.as_fd()];
+                let accepted = IpcpResp::FlowAccepted { flow_id: 7 };
+                rpc.reply(id, accepted, &fds).expect("reply");
+                let _ = tx.send(app);
+            }
+        })
+        .expect("irmd side");
+        (irmd, rx)
+    }
+
+    pub fn request(irmd: &Rpc, req: IpcpReq) -> IpcpResp {
+        let wait = Some(Duration::from_secs(5));
+        irmd.request(req, &[], wait).expect("answer").0
+    }
+
+    pub fn until(what: &str, ok: impl Fn() -> bool) {
+        let end = Instant::now() + Duration::from_secs(2);
+        while !ok() {
+            assert!(Instant::now() < end, "not within 2 s: {what}");
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 }

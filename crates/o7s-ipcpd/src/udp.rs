@@ -12,6 +12,7 @@ use o7s::ctrl::rpc::Rpc;
 use o7s_proto::wire::dns::DnsName;
 use o7s_proto::{HashAlgo, NameHash};
 use std::collections::HashMap;
+use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,12 @@ pub const DEFAULT_PORT: u16 = 3435;
 /// The largest payload: a UDP datagram less our 4-byte header.
 const MTU_V4: u32 = 65_507 - 4;
 const MTU_V6: u32 = 65_487 - 4;
+/// How long the receiving thread waits for a datagram before it checks whether the IPCP
+/// stopped (in case shutting the socket down did not wake it).
+const RX_IDLE: Duration = Duration::from_millis(250);
+/// How long bootstrap waits for a port in use to be let go: an IPCP of this process just
+/// stopped closes its socket moments later.
+const BIND_WAIT: Duration = Duration::from_secs(1);
 /// How long a DNS answer is used (at most its TTL): long enough that the IRMd's query and
 /// the flow allocation after it ask the server once, short enough that a name unregistered
 /// is gone at once.
@@ -206,6 +213,26 @@ impl Medium for UdpMedium {
         }
         v
     }
+
+    /// Wake the receiving thread: a receive on a socket shut down for reading returns at
+    /// once (Linux wakes the receivers even of an unconnected UDP socket, though it answers
+    /// ENOTCONN).
+    fn stop(&self) {
+        let _ = rustix::net::shutdown(&self.sock, rustix::net::Shutdown::Read);
+    }
+}
+
+/// Bind `addr`; while it is in use, try again for [`BIND_WAIT`].
+fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let end = Instant::now() + BIND_WAIT;
+    loop {
+        match UdpSocket::bind(addr) {
+            Err(e) if e.kind() == ErrorKind::AddrInUse && Instant::now() < end => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            res => return res,
+        }
+    }
 }
 
 fn bad(key: &str, value: &str, why: impl Into<String>) -> IrmError {
@@ -303,11 +330,13 @@ impl Bootstrap for UdpBoot {
             }
             (None, None) => None,
         };
-        let sock = UdpSocket::bind(SocketAddr::new(ip, port))
+        let sock = bind(SocketAddr::new(ip, port))
             .map_err(|e| bad("ip", &format!("{ip}:{port}"), format!("cannot bind: {e}")))?;
         if rustix::net::sockopt::set_socket_recv_buffer_size_force(&sock, RCVBUF).is_err() {
             let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&sock, RCVBUF);
         }
+        let internal = |e: std::io::Error| IrmError::Internal(e.to_string());
+        sock.set_read_timeout(Some(RX_IDLE)).map_err(internal)?;
         let mut dir = HashMap::new();
         if let Some(f) = &hosts_file {
             let text = std::fs::read_to_string(f)
@@ -321,7 +350,6 @@ impl Bootstrap for UdpBoot {
                 }
             }
         }
-        let internal = |e: std::io::Error| IrmError::Internal(e.to_string());
         let eids = Arc::new(Mutex::new(HashMap::new()));
         let egress = Arc::new(UdpEgress {
             sock: sock.try_clone().map_err(internal)?,
@@ -346,7 +374,10 @@ impl Bootstrap for UdpBoot {
         std::thread::Builder::new()
             .name("udp-rx".into())
             .spawn(move || rx_loop(&rx, &sock))
-            .map_err(internal)?;
+            .map_err(|e| {
+                shim.stop();
+                internal(e)
+            })?;
         info!(
             "Bootstrapped {} IPCP {name} in layer {layer} on {ip}:{port}.",
             self.kind
@@ -376,12 +407,17 @@ fn rx_loop(shim: &Arc<UdpShim>, sock: &UdpSocket) {
                     shim.dp.delivered_in_place(port);
                     delivered = true;
                 }
-                Direct::Other(Some((n, from))) => {
-                    let to = handle_datagram(shim, &buf[..n], from);
-                    delivered |= to.is_some();
-                    last = to.or(last);
+                Direct::Other(d) => {
+                    match d.and_then(|(n, from)| handle_datagram(shim, &buf[..n], from)) {
+                        Some(to) => {
+                            delivered = true;
+                            last = Some(to);
+                        }
+                        // A stopped IPCP has no flows: its datagrams all end up here.
+                        None if shim.dp.is_stopped() => return,
+                        None => {}
+                    }
                 }
-                Direct::Other(None) => {}
                 Direct::Empty => {
                     if delivered {
                         delivered = false;
@@ -391,6 +427,9 @@ fn rx_loop(shim: &Arc<UdpShim>, sock: &UdpSocket) {
                     // Wait for the next datagram, then try the ring again (unless the flow
                     // was taken down meanwhile: its end must not stay open here).
                     crate::dataplane::wait_readable(sock);
+                    if shim.dp.is_stopped() {
+                        return;
+                    }
                     if !shim.dp.holds(port) {
                         last = None;
                     }
@@ -402,13 +441,23 @@ fn rx_loop(shim: &Arc<UdpShim>, sock: &UdpSocket) {
         let (n, from) = match sock.recv_from(&mut buf) {
             Ok(x) => x,
             Err(e) => {
-                debug!("recv: {e}");
+                if shim.dp.is_stopped() {
+                    return;
+                }
+                // The receive timeout (RX_IDLE) expiring is no error.
+                if !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
+                    debug!("recv: {e}");
+                }
                 continue;
             }
         };
-        if let Some(p) = handle_datagram(shim, &buf[..n], from) {
-            last = Some(p);
-            shim.dp.catch_answers();
+        match handle_datagram(shim, &buf[..n], from) {
+            Some(p) => {
+                last = Some(p);
+                shim.dp.catch_answers();
+            }
+            None if shim.dp.is_stopped() => return,
+            None => {}
         }
     }
 }
@@ -501,5 +550,146 @@ fn recv_direct(
     match wrote {
         Ok(()) => res,
         Err(_) => Direct::NoRoom,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shim::testkit::{connect, request, until};
+    use crate::shim::ShimIpcp;
+    use crate::IpcpLogic;
+    use o7s::ctrl::msg::IpcpReq;
+    use o7s_proto::QosSpec;
+
+    fn bootstrap(irmd: &Rpc, port: u16) -> IpcpResp {
+        let params = vec![
+            ("ip".to_string(), "127.0.0.1".to_string()),
+            ("port".to_string(), port.to_string()),
+        ];
+        let layer = "stop-test".to_string();
+        request(irmd, IpcpReq::Bootstrap { layer, params })
+    }
+
+    fn free_port() -> u16 {
+        let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        s.local_addr().expect("addr").port()
+    }
+
+    fn new_ipcp(name: &str) -> Arc<ShimIpcp<UdpBoot>> {
+        Arc::new(ShimIpcp::new(
+            name,
+            UdpBoot {
+                kind: IpcpKind::Udp4,
+            },
+        ))
+    }
+
+    /// A flow comes in from a peer, then the IPCP is stopped: the application sees its flow
+    /// go down, nothing holds the IPCP any more (so its threads are gone), and a new IPCP
+    /// takes the same address and port at once.
+    #[test]
+    fn stop_drops_flows_threads_and_socket() {
+        let port = free_port();
+        let ipcp = new_ipcp("u0");
+        let (irmd, apps) = connect(&ipcp);
+        assert!(matches!(
+            bootstrap(&irmd, port),
+            IpcpResp::Bootstrapped { .. }
+        ));
+        let hash = HashAlgo::Md5.hash("srv");
+        let reg = IpcpReq::Reg {
+            name: "srv".into(),
+            hash: hash.clone(),
+        };
+        assert_eq!(request(&irmd, reg), IpcpResp::Ok);
+
+        // A peer asks for a flow to srv and sends a packet on it.
+        let peer = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        peer.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let to = SocketAddr::from(([127, 0, 0, 1], port));
+        let req = ShimMsg::FlowReq {
+            requester: 99,
+            qos: QosSpec::RAW,
+            hash,
+        };
+        peer.send_to(&mgmt::encode(&req).expect("encode"), to)
+            .expect("send");
+        let app = apps.recv_timeout(Duration::from_secs(5)).expect("flow");
+        let mut buf = [0u8; 128];
+        let n = peer.recv(&mut buf).expect("reply");
+        let ShimMsg::FlowReply {
+            requester: 99,
+            responder,
+            response: 0,
+        } = mgmt::parse(&buf[..n], 16).expect("parse")
+        else {
+            panic!("not an accepting flow reply");
+        };
+        let mut dgram = responder.to_be_bytes().to_vec();
+        dgram.extend_from_slice(b"ping");
+        peer.send_to(&dgram, to).expect("send");
+        let deadline = Some(Instant::now() + Duration::from_secs(5));
+        let n = app.read(&mut buf, deadline).expect("read");
+        assert_eq!(&buf[..n], b"ping");
+
+        let shim = Arc::downgrade(&ipcp.running().expect("running"));
+        let dp = Arc::downgrade(&shim.upgrade().expect("shim").dp);
+        ipcp.stop();
+        ipcp.stop();
+        // A new IPCP takes the port at once (bootstrap waits the moment it takes to be
+        // let go).
+        let next = new_ipcp("u1");
+        let (irmd2, _apps2) = connect(&next);
+        assert!(matches!(
+            bootstrap(&irmd2, port),
+            IpcpResp::Bootstrapped { .. }
+        ));
+        until("the flow is down", || app.is_down());
+        until("the shim is dropped", || shim.upgrade().is_none());
+        until("the dataplane is dropped", || dp.upgrade().is_none());
+
+        next.stop();
+        until("the port is free", || {
+            UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], port))).is_ok()
+        });
+        irmd.shutdown();
+        irmd2.shutdown();
+    }
+
+    /// Stop before bootstrap does nothing but refuse what follows; requests to a stopped
+    /// IPCP are refused, not panicked on.
+    #[test]
+    fn requests_after_stop_are_refused() {
+        let ipcp = new_ipcp("u2");
+        let (irmd, _apps) = connect(&ipcp);
+        ipcp.stop();
+        let refused = |r: IpcpResp| matches!(r, IpcpResp::Err(IrmError::IpcpFailed { .. }));
+        assert!(refused(bootstrap(&irmd, free_port())));
+        irmd.shutdown();
+
+        let ipcp = new_ipcp("u3");
+        let (irmd, _apps) = connect(&ipcp);
+        assert!(matches!(
+            bootstrap(&irmd, free_port()),
+            IpcpResp::Bootstrapped { .. }
+        ));
+        ipcp.stop();
+        let hash = HashAlgo::Md5.hash("srv");
+        let alloc = IpcpReq::FlowAlloc {
+            flow_id: 1,
+            hash: hash.clone(),
+            qos: QosSpec::RAW,
+        };
+        let reg = IpcpReq::Reg {
+            name: "srv".into(),
+            hash,
+        };
+        for req in [IpcpReq::Show, reg, alloc] {
+            assert!(refused(request(&irmd, req)));
+        }
+        assert!(refused(bootstrap(&irmd, free_port())));
+        irmd.shutdown();
     }
 }

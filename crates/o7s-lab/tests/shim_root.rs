@@ -173,6 +173,27 @@ fn eth_dix_ipcp_killed_then_bootstrapped_again_root() -> TestResult {
         format!("dev {}", dev(n, if n == "a" { "b" } else { "a" }))
     })?;
     let a = lab.node("a");
+    // Destroyed, it lets go of the interface at once: a new IPCP takes it in the same
+    // process (the one that hosts the node's link IPCPs), and flows work again.
+    let host = |name: &str| -> Result<u64, Box<dyn std::error::Error>> {
+        let list: serde_json::Value = serde_json::from_str(&a.irm_ok("ipcp list --json")?)?;
+        let found = list.as_array().and_then(|l| {
+            l.iter()
+                .find(|i| i["name"] == name)
+                .and_then(|i| i["pid"].as_u64())
+        });
+        Ok(found.ok_or("no such IPCP")?)
+    };
+    let first = host("eth-dix-a")?;
+    check_ping(&lab, 5)?;
+    a.irm_ok("ipcp destroy name eth-dix-a")?;
+    a.irm_ok(&format!(
+        "ipcp bootstrap type eth-dix name eth-dix-a layer net dev {}",
+        dev("a", "b")
+    ))?;
+    assert_eq!(host("eth-dix-a")?, first);
+    check_ping(&lab, 20)?;
+    // Killed: its flows go down, and the next IPCP takes the interface.
     let mut client = a
         .cmd("oping")
         .args(["-n", "srv", "-c", "100000", "-i", "10ms"])

@@ -184,3 +184,160 @@ fn a_udp4_system_from_its_config_file() {
     assert!(out.status.success(), "{t}\n{}", b.log());
     assert!(t.contains("20 packets transmitted, 20 received"), "{t}");
 }
+
+/// The pid of each IPCP of a system, by name.
+fn ipcp_pids(sys: &System) -> std::collections::HashMap<String, u64> {
+    let list: serde_json::Value =
+        serde_json::from_str(&sys.irm_ok("ipcp list --json")).expect("json");
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|i| Some((i["name"].as_str()?.to_string(), i["pid"].as_u64()?)))
+        .collect()
+}
+
+/// How many threads of process `pid` are called `name`.
+fn threads_named(pid: u64, name: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.filter_map(|t| t.ok())
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name)
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Whether a UDP socket of this host is bound to 127.0.0.1:`port`.
+fn udp_bound(port: u16) -> bool {
+    let local = format!("0100007F:{port:04X}");
+    std::fs::read_to_string("/proc/net/udp").is_ok_and(|t| {
+        t.lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(&local))
+    })
+}
+
+/// A second layer `side` between `a` (127.0.0.1) and `c` (127.0.0.3), its IPCPs `ipcp` on
+/// `a` and `uc` on `c`, with `far` served on `c`; the port on `a` and the hosts file.
+fn side_layer(a: &System, c: &System, ipcp: &str) -> (u16, String) {
+    let (px, pc) = (free_port("127.0.0.1"), free_port("127.0.0.3"));
+    let hosts = c.rundir().join("hosts");
+    std::fs::write(&hosts, format!("127.0.0.1:{px} cli2\n127.0.0.3:{pc} far\n")).expect("hosts");
+    let h = hosts.display().to_string();
+    a.irm_ok(&format!(
+        "ipcp bootstrap type udp4 name {ipcp} layer side ip 127.0.0.1 port {px} hosts {h}"
+    ));
+    c.irm_ok(&format!(
+        "ipcp bootstrap type udp4 name uc layer side ip 127.0.0.3 port {pc} hosts {h}"
+    ));
+    c.irm_ok("name reg far layer side");
+    c.irm_ok("bind program oping name far auto -- -l");
+    (px, h)
+}
+
+fn ping_ok(sys: &System, name: &str, count: u32) {
+    let out = sys
+        .cmd("oping")
+        .args(["-n", name, "-c", &count.to_string(), "-i", "0"])
+        .output()
+        .expect("oping");
+    let t = text(&out);
+    assert!(out.status.success(), "{t}\n{}", sys.log());
+    assert!(
+        t.contains(&format!("{count} packets transmitted, {count} received")),
+        "{t}"
+    );
+}
+
+/// The link IPCPs of a system share one process (a node with many links would otherwise
+/// run a process per link); destroying one stops it alone: its flows go down, its threads
+/// end, its port is free again, and the others carry on. A host that dies takes its IPCPs
+/// with it, and the next one starts a new host.
+#[test]
+fn link_ipcps_share_a_process_and_stop_alone() {
+    let (a, b, c) = (System::start(), System::start(), System::start());
+    pair(&a, &b);
+    let (px, h) = side_layer(&a, &c, "ux");
+    let pids = ipcp_pids(&a);
+    let host = pids["ua"];
+    assert_eq!(pids["ux"], host, "{pids:?}");
+    assert_ne!(host, u64::from(a.irmd_pid()));
+    ping_ok(&a, "far", 5);
+
+    // A flow over ux, then ux destroyed under it.
+    let mut ping = a
+        .cmd("oping")
+        .args(["-n", "far", "-c", "100000", "-i", "10ms"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("oping");
+    let up = common::wait_for(Duration::from_secs(10), || {
+        a.irm_ok("flow list --json").contains("flow_id")
+    });
+    assert!(up.is_some(), "no flow:\n{}", a.log());
+    // ua's and ux's data path threads.
+    let names = ["udp-rx", "egress", "keepalive"];
+    for n in names {
+        assert_eq!(threads_named(host, n), 2, "{n}");
+    }
+    assert!(udp_bound(px));
+    a.irm_ok("ipcp destroy name ux");
+    let ended = common::wait_for(Duration::from_secs(5), || {
+        matches!(ping.try_wait(), Ok(Some(_)))
+    });
+    let _ = ping.kill();
+    let _ = ping.wait();
+    assert!(ended.is_some(), "the flow over ux did not go down");
+    let stopped = common::wait_for(Duration::from_secs(5), || {
+        names.iter().all(|n| threads_named(host, n) == 1) && !udp_bound(px)
+    });
+    assert!(
+        stopped.is_some(),
+        "ux did not stop: {:?} threads, port bound: {}",
+        names.map(|n| threads_named(host, n)),
+        udp_bound(px)
+    );
+    assert!(!ipcp_pids(&a).contains_key("ux"));
+
+    // Its port is free for a new IPCP, in the same process; ua never noticed.
+    a.irm_ok(&format!(
+        "ipcp bootstrap type udp4 name uy layer side ip 127.0.0.1 port {px} hosts {h}"
+    ));
+    assert_eq!(ipcp_pids(&a)["uy"], host);
+    ping_ok(&a, "srv", 20);
+    ping_ok(&a, "far", 5);
+
+    // The host killed: its IPCPs are gone; the next IPCP gets a new host.
+    let _ = Command::new("kill")
+        .args(["-9", &host.to_string()])
+        .status();
+    let gone = common::wait_for(Duration::from_secs(5), || ipcp_pids(&a).is_empty());
+    assert!(gone.is_some(), "{:?}", ipcp_pids(&a));
+    a.irm_ok(&format!(
+        "ipcp bootstrap type udp4 name uz layer side ip 127.0.0.1 port {px} hosts {h}"
+    ));
+    let again = ipcp_pids(&a)["uz"];
+    assert_ne!(again, host);
+    ping_ok(&a, "far", 5);
+}
+
+/// `O7S_SHIM_HOST=0`: every IPCP in a process of its own, killed when destroyed.
+#[test]
+fn a_process_per_ipcp_when_asked() {
+    let a = System::start_with_env(&[("O7S_SHIM_HOST", "0")]);
+    let (b, c) = (System::start(), System::start());
+    pair(&a, &b);
+    side_layer(&a, &c, "ux");
+    let pids = ipcp_pids(&a);
+    assert_ne!(pids["ua"], pids["ux"], "{pids:?}");
+    let ux = pids["ux"];
+    a.irm_ok("ipcp destroy name ux");
+    let gone = common::wait_for(Duration::from_secs(5), || {
+        !std::path::Path::new(&format!("/proc/{ux}")).exists()
+            || std::fs::read_to_string(format!("/proc/{ux}/stat")).is_ok_and(|s| s.contains(") Z "))
+    });
+    assert!(gone.is_some(), "ux's process (pid {ux}) is still there");
+    ping_ok(&a, "srv", 20);
+}

@@ -39,15 +39,20 @@ impl System {
 
     /// Start an IRMd with extra arguments (e.g. `--config FILE`).
     pub fn start_with(args: &[&str]) -> System {
-        System::start_full(args, None)
+        System::start_full(args, None, &[])
+    }
+
+    /// Start an IRMd with extra environment variables.
+    pub fn start_with_env(env: &[(&str, &str)]) -> System {
+        System::start_full(&[], None, env)
     }
 
     /// Start an IRMd, and run every tool of this system, as user `nobody`.
     pub fn start_as_nobody() -> System {
-        System::start_full(&[], Some(NOBODY))
+        System::start_full(&[], Some(NOBODY), &[])
     }
 
-    fn start_full(args: &[&str], user: Option<u32>) -> System {
+    fn start_full(args: &[&str], user: Option<u32>, env: &[(&str, &str)]) -> System {
         let dir = tempfile::Builder::new()
             .prefix("o7s-test-")
             .tempdir()
@@ -64,6 +69,7 @@ impl System {
             .args(args)
             .env("O7S_RUNDIR", dir.path())
             .env("PATH", path_with(&bin))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log)

@@ -48,11 +48,12 @@ fn internal(e: impl std::fmt::Display) -> IrmError {
     IrmError::Internal(e.to_string())
 }
 
-/// The fds of the two ends of a fresh flow, and the IRMd's handle on its liveness.
+/// The fds of the two ends of a fresh flow, and the IRMd's handles to take it down.
 pub(crate) struct FlowFds {
     pub(crate) a: Vec<OwnedFd>,
     pub(crate) b: Vec<OwnedFd>,
-    pub(crate) live: OwnedFd,
+    /// Both ends' eventfds (see [`FlowRec::kill`]).
+    pub(crate) wake: Vec<OwnedFd>,
     /// The region, kept to read the counters its ends publish (`irm flow list`).
     pub(crate) mem: OwnedFd,
 }
@@ -84,7 +85,7 @@ pub(crate) fn new_flow_fds(headroom: u16, capacity: usize) -> Result<FlowFds, Ir
     let dup = |f: &OwnedFd| f.try_clone().map_err(internal);
     Ok(FlowFds {
         b: vec![dup(&mem)?, dup(&wb)?, dup(&wa)?, lb],
-        live: dup(&la)?,
+        wake: vec![dup(&wa)?, dup(&wb)?],
         mem: dup(&mem)?,
         a: vec![mem, wa, wb, la],
     })
@@ -390,9 +391,9 @@ impl Irmd {
                 Err(e) => return done(Err(e)),
             }
         };
-        let (ipcp_fds, app_grant, live, mem) = match remote {
-            None => (Vec::new(), None, None, None),
-            Some(f) => (f.b, Some(f.a), Some(f.live), Some(f.mem)),
+        let (ipcp_fds, app_grant, wake, mem) = match remote {
+            None => (Vec::new(), None, Vec::new(), None),
+            Some(f) => (f.b, Some(f.a), f.wake, Some(f.mem)),
         };
         {
             let mut g = self.lock();
@@ -427,7 +428,7 @@ impl Irmd {
                     qos,
                     alloc_pid: pid,
                     accept_pid: 0,
-                    live,
+                    wake,
                     mem,
                     state: FlowState::Pending,
                 },
@@ -588,7 +589,7 @@ impl Irmd {
             return Err(IrmError::Timeout);
         };
         flow.accept_pid = acceptor;
-        flow.live = Some(fds.live);
+        flow.wake = fds.wake;
         flow.mem = Some(fds.mem);
         let grant = FlowGrant {
             flow_id: peer,
@@ -668,7 +669,7 @@ impl Irmd {
                 qos,
                 alloc_pid: 0,
                 accept_pid: acceptor,
-                live: Some(fds.live),
+                wake: fds.wake,
                 mem: Some(fds.mem),
                 state: FlowState::Allocated,
             },
@@ -1218,7 +1219,7 @@ mod tests {
                     qos: QosSpec::RAW,
                     alloc_pid: pid,
                     accept_pid: 0,
-                    live: None,
+                    wake: Vec::new(),
                     mem: None,
                     state: FlowState::Allocated,
                 },

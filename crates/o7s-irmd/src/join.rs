@@ -77,7 +77,7 @@ impl Irmd {
                 qos,
                 alloc_pid: pid,
                 accept_pid: 0,
-                live: Some(fds.live),
+                wake: fds.wake,
                 mem: Some(fds.mem),
                 state: FlowState::Pending,
             },

@@ -6,7 +6,7 @@ use o7s::ctrl::msg::{
 };
 use o7s::ctrl::rpc::Rpc;
 use o7s_proto::{HashAlgo, NameHash, QosSpec};
-use rustix::fd::OwnedFd;
+use rustix::fd::{AsFd, OwnedFd};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -231,9 +231,8 @@ pub struct FlowRec {
     pub qos: QosSpec,
     pub alloc_pid: u32,
     pub accept_pid: u32,
-    /// The IRMd's handle on the flow's liveness socket: shutting it down takes the flow down
-    /// for both ends.
-    pub live: Option<OwnedFd>,
+    /// Both ends' eventfds, to wake them when the IRMd takes the flow down ([`Self::kill`]).
+    pub wake: Vec<OwnedFd>,
     /// The flow's region (a dup of its memfd), where the ends publish their FRCT counters.
     pub mem: Option<OwnedFd>,
     pub state: FlowState,
@@ -269,10 +268,15 @@ impl FlowRec {
         self.mem.as_ref().and_then(|m| m.try_clone().ok())
     }
 
-    /// Take the flow down for both ends.
+    /// Take the flow down for both ends, even one that still holds its fds: marked down in
+    /// the region, both ends woken (an end that closed its fds was seen going by the other
+    /// already, through the liveness pipe).
     pub fn kill(&mut self) {
-        if let Some(live) = self.live.take() {
-            let _ = rustix::net::shutdown(&live, rustix::net::Shutdown::Both);
+        let wake = std::mem::take(&mut self.wake);
+        if let (Some(mem), false) = (&self.mem, wake.is_empty()) {
+            if let Err(e) = o7s_shm::mark_down(mem.as_fd(), &wake) {
+                tracing::warn!(flow = self.id, "cannot take the flow down: {e}");
+            }
         }
     }
 }
@@ -544,7 +548,7 @@ mod tests {
                 qos: QosSpec::RAW,
                 alloc_pid: a,
                 accept_pid: b,
-                live: None,
+                wake: Vec::new(),
                 mem: None,
                 state: FlowState::Allocated,
             },

@@ -348,6 +348,9 @@ impl<W: Wait> Duplex<W> {
                 Slept::Timeout => Err(ShmError::Timeout),
                 Slept::Down => {
                     self.down.store(true, Ordering::Relaxed);
+                    // Another thread of ours may sleep on the same wake object, and the one
+                    // signal of a flow taken down (`mark_down`) may be the one we drained.
+                    self.wait.notify_self();
                     Err(ShmError::Down)
                 }
             }

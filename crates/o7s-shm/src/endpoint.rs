@@ -2,8 +2,8 @@
 
 use crate::data::{CtlRef, Data};
 use crate::duplex::Duplex;
-use crate::fdwait::FdWait;
-use crate::layout::{ctl_off, stats_off, Geometry, DATA_OFF, HEADER_LEN, STATS_WORDS};
+use crate::fdwait::{DownFlag, FdWait};
+use crate::layout::{ctl_off, stats_off, Geometry, DATA_OFF, DOWN_OFF, HEADER_LEN, STATS_WORDS};
 use crate::ring::{Ring, RingCtl, RxState, TxState};
 use crate::sync::Ordering;
 use crate::{RingConfig, ShmError, Side};
@@ -39,16 +39,31 @@ pub fn new_eventfd() -> Result<OwnedFd, ShmError> {
     Ok(eventfd(0, EventfdFlags::NONBLOCK | EventfdFlags::CLOEXEC)?)
 }
 
-/// A connected liveness pair (`SOCK_SEQPACKET`, close-on-exec): one end per endpoint. Closing
-/// one end, or `shutdown()` on either by any holder, makes the other report the flow down.
+/// A liveness pair, one end per endpoint: closing one (the process exits, or drops its
+/// endpoint) makes the other report the flow down. A pipe (close-on-exec, non-blocking) that
+/// nobody writes: its read end reports hang-up when the write end is gone, the write end an
+/// error when the read end is. Not a socket pair: a unix socket sent with `SCM_RIGHTS` makes
+/// the kernel queue its socket garbage collector on every later close of a unix socket,
+/// which cost about a sixth of the CPU of allocating flows.
 pub fn liveness_pair() -> Result<(OwnedFd, OwnedFd), ShmError> {
-    use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
-    Ok(socketpair(
-        AddressFamily::UNIX,
-        SocketType::SEQPACKET,
-        SocketFlags::CLOEXEC,
-        None,
-    )?)
+    use rustix::pipe::{pipe_with, PipeFlags};
+    Ok(pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?)
+}
+
+/// Take the flow of region `mem` down for both ends, whatever they still hold: mark it down
+/// in the region and signal both ends' eventfds (`wake`), so a sleeper wakes and sees it.
+/// For whoever holds the region's memfd and the ends' eventfds: the IRMd.
+pub fn mark_down(mem: BorrowedFd<'_>, wake: &[OwnedFd]) -> Result<(), ShmError> {
+    // One byte, so the ends' atomic loads of the word see it whole.
+    let n = rustix::io::pwrite(mem, &[1], DOWN_OFF as u64)?;
+    if n != 1 {
+        return Err(ShmError::BadRegion("region too small to mark down".into()));
+    }
+    for w in wake {
+        // EAGAIN: the counter is saturated, the sleeper wakes anyway.
+        let _ = rustix::io::write(w, &1u64.to_ne_bytes());
+    }
+    Ok(())
 }
 
 /// The spin time before sleeping: `O7S_SPIN_US` (microseconds, 0 disables) or 50 µs.
@@ -267,10 +282,15 @@ impl Endpoint {
         if !tail.is_multiple_of(8) || !head.is_multiple_of(8) {
             return Err(ShmError::BadRegion("misaligned ring position".into()));
         }
+        // SAFETY: `DOWN_OFF` is 4-aligned in the header page of the mapping, which outlives
+        // the `FdWait` (field order of `Endpoint`); the word is only accessed atomically
+        // here, and written by the IRMd through the file (`mark_down`).
+        let down = unsafe { DownFlag::new(at(DOWN_OFF)?.cast()) };
         let wait = FdWait {
             own: own_wait,
             peer: peer_wait,
             live,
+            down,
         };
         Ok(Endpoint {
             inner: Duplex::new(
@@ -433,8 +453,8 @@ impl Endpoint {
         self.inner.tx_queued()
     }
 
-    /// The flow is down: the liveness fd reports hang-up (peer closed it, or someone called
-    /// `shutdown()` on the pair), or the ring was found corrupt. Non-blocking.
+    /// The flow is down: the liveness fd reports hang-up (the peer closed its end), the IRMd
+    /// marked the region down ([`mark_down`]), or the ring was found corrupt. Non-blocking.
     pub fn is_down(&self) -> bool {
         self.inner.is_down()
     }
@@ -463,8 +483,10 @@ impl Endpoint {
         self.inner.wait().own.as_fd()
     }
 
-    /// This endpoint's liveness fd: hang-up (`POLLHUP`/`POLLRDHUP`, or readable with EOF)
-    /// means the flow is down.
+    /// This endpoint's liveness fd (an end of a pipe): hang-up or error (`POLLHUP`,
+    /// `POLLERR`, or readable with EOF) means the peer is gone. Callers that wait on it
+    /// themselves check [`is_down`](Self::is_down) after a wake-up, which also sees a flow the
+    /// IRMd took down (it signals the eventfd then).
     pub fn live_fd(&self) -> BorrowedFd<'_> {
         self.inner.wait().live.as_fd()
     }

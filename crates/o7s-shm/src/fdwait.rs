@@ -1,16 +1,42 @@
-//! [`Wait`] over file descriptors: the own eventfd, the peer's eventfd, the liveness socket.
+//! [`Wait`] over file descriptors: the own eventfd, the peer's eventfd, the liveness pipe,
+//! and the region's "down" word.
 
 use crate::duplex::{Slept, Wait};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
-use rustix::net::{recv, RecvFlags};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
+
+/// The region's "down" word (`layout::DOWN_OFF`), which the IRMd sets to take a flow down.
+pub(crate) struct DownFlag(NonNull<AtomicU32>);
+
+// SAFETY: a pointer to an atomic in a shared mapping that outlives it (see `new`); atomics
+// may be used from any thread.
+unsafe impl Send for DownFlag {}
+// SAFETY: as for `Send`: the word is only accessed atomically.
+unsafe impl Sync for DownFlag {}
+
+impl DownFlag {
+    /// # Safety
+    /// `p` must be 4-aligned, point into a shared mapping that outlives the flag, and be
+    /// accessed by this process only atomically.
+    pub(crate) unsafe fn new(p: NonNull<AtomicU32>) -> DownFlag {
+        DownFlag(p)
+    }
+
+    fn is_set(&self) -> bool {
+        // SAFETY: valid and aligned for the flag's life (contract of `new`).
+        unsafe { self.0.as_ref() }.load(Ordering::Acquire) != 0
+    }
+}
 
 pub(crate) struct FdWait {
     pub(crate) own: OwnedFd,
     pub(crate) peer: OwnedFd,
     pub(crate) live: OwnedFd,
+    pub(crate) down: DownFlag,
 }
 
 const DOWN: PollFlags = PollFlags::HUP
@@ -19,15 +45,16 @@ const DOWN: PollFlags = PollFlags::HUP
     .union(PollFlags::NVAL);
 
 impl FdWait {
-    /// Interpret the liveness fd's poll result; drains stray bytes so it is not readable again.
+    /// Interpret the liveness fd's poll result; drains stray bytes (nobody should write any)
+    /// so it is not readable again.
     fn live_says_down(&self, revents: PollFlags) -> bool {
         if revents.intersects(DOWN) {
             return true;
         }
         if revents.contains(PollFlags::IN) {
             let mut b = [0u8; 64];
-            return match recv(&self.live, &mut b, RecvFlags::DONTWAIT) {
-                Ok((_, 0)) => true,
+            return match rustix::io::read(&self.live, &mut b) {
+                Ok(0) => true,
                 Ok(_) => false,
                 Err(Errno::AGAIN | Errno::INTR) => false,
                 Err(_) => true,
@@ -52,6 +79,10 @@ impl Wait for FdWait {
     }
 
     fn sleep(&self, deadline: Option<Instant>) -> Slept {
+        // Marked before we got here: the wake-up that came with it may be consumed already.
+        if self.down.is_set() {
+            return Slept::Down;
+        }
         let timeout = match deadline {
             None => None,
             Some(d) => {
@@ -75,7 +106,7 @@ impl Wait for FdWait {
         match poll(&mut fds, timeout.as_ref()) {
             Ok(0) => Slept::Timeout,
             Ok(_) => {
-                if self.live_says_down(fds[1].revents()) {
+                if self.down.is_set() || self.live_says_down(fds[1].revents()) {
                     Slept::Down
                 } else {
                     Slept::Woken
@@ -96,6 +127,9 @@ impl Wait for FdWait {
     }
 
     fn poll_down(&self) -> bool {
+        if self.down.is_set() {
+            return true;
+        }
         let mut fds = [PollFd::new(&self.live, PollFlags::IN | PollFlags::RDHUP)];
         match poll(
             &mut fds,

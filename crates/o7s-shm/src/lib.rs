@@ -10,8 +10,9 @@
 //! Each endpoint sleeps on its own `eventfd`; the peer writes to it only after the sleeper set
 //! a "sleeping" flag in the ring's control block (a Dekker-style handshake with `SeqCst`
 //! fences on both sides), so a busy flow makes no system calls. Blocking calls spin first
-//! (50 µs, `O7S_SPIN_US` overrides, 0 disables). A liveness socket per endpoint reports the
-//! flow down when the peer closes its end or anybody `shutdown()`s the pair.
+//! (50 µs, `O7S_SPIN_US` overrides, 0 disables). A liveness pipe between the endpoints reports
+//! the flow down when the peer closes its end; whoever holds the memfd and both eventfds (the
+//! IRMd) takes a flow down for both ends with [`mark_down`].
 //!
 //! Everything loaded from shared memory is untrusted: the peer may be buggy or hostile. A
 //! garbage position or record yields [`ShmError::Corrupt`] (and marks the endpoint down),
@@ -45,7 +46,8 @@ mod sync;
 
 #[cfg(not(loom))]
 pub use endpoint::{
-    create_flow_mem, default_spin, liveness_pair, new_eventfd, read_stats, EndStats, Endpoint,
+    create_flow_mem, default_spin, liveness_pair, mark_down, new_eventfd, read_stats, EndStats,
+    Endpoint,
 };
 pub use layout::{MAX_CAPACITY, MIN_CAPACITY, STATS_WORDS};
 

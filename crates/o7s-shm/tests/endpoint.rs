@@ -11,15 +11,15 @@ struct Flow {
     a: Endpoint,
     b: Endpoint,
     mem: OwnedFd,
-    /// A third holder of B's liveness end (as the IRMd would keep).
-    irmd_live_b: OwnedFd,
+    /// Both ends' eventfds, as the IRMd keeps them to take the flow down.
+    irmd_wake: Vec<OwnedFd>,
 }
 
 fn flow(capacity: usize, headroom: u16) -> Flow {
     let mem = create_flow_mem(&RingConfig { capacity, headroom }).unwrap();
     let (la, lb) = liveness_pair().unwrap();
     let (ea, eb) = (new_eventfd().unwrap(), new_eventfd().unwrap());
-    let irmd_live_b = lb.try_clone().unwrap();
+    let irmd_wake = vec![ea.try_clone().unwrap(), eb.try_clone().unwrap()];
     let a = Endpoint::new(
         mem.try_clone().unwrap(),
         Side::A,
@@ -33,7 +33,7 @@ fn flow(capacity: usize, headroom: u16) -> Flow {
         a,
         b,
         mem,
-        irmd_live_b,
+        irmd_wake,
     }
 }
 
@@ -251,20 +251,14 @@ fn a_declined_write_leaves_the_ring_as_it_was() {
 
 #[test]
 fn dropping_peer_live_fd_is_down() {
-    let Flow {
-        a,
-        b,
-        mem: _mem,
-        irmd_live_b,
-    } = flow(4096, 0);
+    let Flow { a, b, .. } = flow(4096, 0);
     assert!(!a.is_down());
     a.try_write(b"last words").unwrap();
     let t0 = Instant::now();
     std::thread::scope(|s| {
         s.spawn(|| {
             std::thread::sleep(Duration::from_millis(30));
-            drop(irmd_live_b);
-            drop(b); // closes B's liveness end (the last one)
+            drop(b); // closes B's end of the liveness pipe
         });
         let mut buf = [0u8; 64];
         assert!(matches!(a.read(&mut buf, None), Err(ShmError::Down)));
@@ -276,16 +270,10 @@ fn dropping_peer_live_fd_is_down() {
 
 #[test]
 fn queued_packets_are_delivered_before_down() {
-    let Flow {
-        a,
-        b,
-        mem: _mem,
-        irmd_live_b,
-    } = flow(4096, 0);
+    let Flow { a, b, .. } = flow(4096, 0);
     a.try_write(b"one").unwrap();
     a.try_write(b"two").unwrap();
     drop(a);
-    drop(irmd_live_b);
     let mut buf = [0u8; 8];
     assert_eq!(b.read(&mut buf, None).unwrap(), 3);
     assert_eq!(b.try_read(&mut buf).unwrap(), 3);
@@ -294,21 +282,50 @@ fn queued_packets_are_delivered_before_down() {
     assert!(b.is_down());
 }
 
+/// The liveness pipe works both ways: the read end sees the write end go, and back.
 #[test]
-fn shutdown_by_third_holder_is_down() {
+fn either_end_sees_the_other_go() {
+    let Flow { a, b, .. } = flow(4096, 0);
+    drop(b);
+    assert!(a.is_down());
+    let Flow { a, b, .. } = flow(4096, 0);
+    assert!(!b.is_down());
+    drop(a);
+    assert!(b.is_down());
+    let mut buf = [0u8; 8];
+    assert!(matches!(b.read(&mut buf, None), Err(ShmError::Down)));
+}
+
+/// The IRMd takes a flow down while both ends still hold it: a blocked reader and a blocked
+/// writer wake and see it, and so does a non-blocking check.
+#[test]
+fn marked_down_by_the_irmd_is_down() {
     let f = flow(4096, 0);
+    // A's direction full, so A's blocking write waits while A's blocking read (of the empty
+    // other direction) does.
+    while f.a.try_write(&[0u8; 512]).is_ok() {}
     let t0 = Instant::now();
     std::thread::scope(|s| {
         s.spawn(|| {
             std::thread::sleep(Duration::from_millis(30));
-            rustix::net::shutdown(&f.irmd_live_b, rustix::net::Shutdown::Both).unwrap();
+            mark_down(f.mem.as_fd(), &f.irmd_wake).unwrap();
         });
+        let writer = s.spawn(|| f.a.write(&[0u8; 512], None));
         let mut buf = [0u8; 64];
         assert!(matches!(f.a.read(&mut buf, None), Err(ShmError::Down)));
+        assert!(matches!(writer.join().unwrap(), Err(ShmError::Down)));
     });
     assert!(t0.elapsed() < Duration::from_secs(2));
     assert!(f.a.is_down());
     assert!(f.b.is_down());
+    // Marked before anyone sleeps: the next blocking call does not sleep at all.
+    let g = flow(4096, 0);
+    mark_down(g.mem.as_fd(), &[]).unwrap();
+    let mut buf = [0u8; 8];
+    assert!(matches!(
+        g.b.read(&mut buf, Some(Instant::now() + Duration::from_secs(5))),
+        Err(ShmError::Down)
+    ));
 }
 
 #[test]

@@ -225,7 +225,7 @@ impl FlowSet {
             } else if !m.down_reported
                 && (f.ep.is_down() || f.frct.as_ref().is_some_and(|r| r.failed()))
             {
-                // Level-triggered: stop watching the dead liveness socket, or wait would spin.
+                // Level-triggered: stop watching the dead liveness pipe, or wait would spin.
                 let _ = epoll::delete(&self.epoll, f.ep.live_fd());
                 m.down_reported = true;
                 out.push(Event::Down(id));

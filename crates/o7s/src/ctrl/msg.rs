@@ -301,7 +301,7 @@ pub enum IrmResp {
     Names(Vec<NameInfo>),
     Flows(Vec<FlowInfo>),
     /// A flow: four fds ride along, in this order: shared memory, own wait eventfd, peer's
-    /// wait eventfd, liveness socket.
+    /// wait eventfd, liveness pipe end.
     Flow(FlowGrant),
 }
 

@@ -536,7 +536,6 @@ pub mod testkit {
     use o7s::ctrl::rpc::{Inbound, Rpc};
     use o7s_shm::{Endpoint, Side};
     use rustix::fd::AsFd;
-    use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
     use std::sync::{mpsc, Arc};
     use std::time::{Duration, Instant};
 
@@ -544,12 +543,7 @@ pub mod testkit {
     /// as the runtime does. The IRMd accepts every flow request: the application's end of
     /// each flow comes out of the channel.
     pub fn connect<B: Bootstrap>(ipcp: &Arc<ShimIpcp<B>>) -> (Arc<Rpc>, mpsc::Receiver<Endpoint>) {
-        let (a, b) = socketpair(
-            AddressFamily::UNIX,
-            SocketType::SEQPACKET,
-            SocketFlags::CLOEXEC,
-            None,
-        )
+        let (a, b) = o7s::ctrl::wire::pair()
         .expect("socketpair");
         let logic = ipcp.clone();
         Rpc::start(b, move |rpc, inb| {

@@ -999,13 +999,7 @@ mod tests {
 
     /// A connected pair of unix seqpacket sockets, as a control connection.
     fn seqpacket_pair() -> (OwnedFd, OwnedFd) {
-        rustix::net::socketpair(
-            rustix::net::AddressFamily::UNIX,
-            rustix::net::SocketType::SEQPACKET,
-            rustix::net::SocketFlags::CLOEXEC,
-            None,
-        )
-        .expect("socketpair")
+        o7s::ctrl::wire::pair().expect("socketpair")
     }
 
     /// An IRMd with a unicast IPCP `u1` in layer `net` that answers everything with Ok, and

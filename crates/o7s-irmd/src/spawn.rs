@@ -5,7 +5,6 @@ use crate::registry::{ArrivalDone, Ipcp, ProgBind};
 use o7s::ctrl::msg::{HostStart, IpcpKind, IpcpNote, IpcpResp, IrmError};
 use o7s::ctrl::rpc::{Inbound, Rpc};
 use rustix::fd::{AsFd, AsRawFd, OwnedFd};
-use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, Weak};
@@ -163,12 +162,7 @@ impl Spawner {
     }
 
     fn start_host(&self, kind: IpcpKind, rundir: &Path) -> std::io::Result<Host> {
-        let (ours, theirs) = socketpair(
-            AddressFamily::UNIX,
-            SocketType::SEQPACKET,
-            SocketFlags::CLOEXEC,
-            None,
-        )?;
+        let (ours, theirs) = o7s::ctrl::wire::pair()?;
         let mut cmd = Command::new(self.program(kind));
         cmd.arg("--host")
             .env(IPCP_FD_ENV, theirs.as_raw_fd().to_string())
@@ -228,12 +222,7 @@ impl Spawner {
             prog: format!("{} (IPCP {name})", prog.display()),
             why,
         };
-        let (ours, theirs) = socketpair(
-            AddressFamily::UNIX,
-            SocketType::SEQPACKET,
-            SocketFlags::CLOEXEC,
-            None,
-        )
+        let (ours, theirs) = o7s::ctrl::wire::pair()
         .map_err(|e| fail(e.to_string()))?;
         let hosted = self.hosts(kind);
         let pid = if hosted {

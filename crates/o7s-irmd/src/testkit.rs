@@ -6,7 +6,6 @@ use crate::registry::Ipcp;
 use crate::spawn::Spawner;
 use o7s::ctrl::msg::{IpcpKind, IpcpReq, IpcpResp};
 use o7s::ctrl::rpc::{Inbound, Rpc};
-use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
 use std::sync::{Arc, Mutex};
 
 /// The IPCP end of a fake IPCP: the requests it got, in order.
@@ -29,12 +28,7 @@ pub fn fake_ipcp(
     layer: Option<&str>,
     answer: impl Fn(&IpcpReq) -> IpcpResp + Send + Sync + 'static,
 ) -> (Ipcp, FakeEnd) {
-    let (ours, theirs) = socketpair(
-        AddressFamily::UNIX,
-        SocketType::SEQPACKET,
-        SocketFlags::CLOEXEC,
-        None,
-    )
+    let (ours, theirs) = o7s::ctrl::wire::pair()
     .expect("socketpair");
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();

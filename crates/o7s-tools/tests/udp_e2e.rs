@@ -23,24 +23,39 @@ fn free_port(ip: &str) -> u16 {
         .expect("free port")
 }
 
-/// Two systems `a` (127.0.0.1) and `b` (127.0.0.2) in layer `net`; `srv` served on `b`.
-fn pair(sys_a: &System, sys_b: &System) -> (u16, u16) {
-    let (pa, pb) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
-    let hosts = sys_a.rundir().join("hosts");
+/// One end of a udp4 layer: its system, IPCP, address and the names its hosts line lists.
+#[derive(Clone, Copy)]
+struct End<'a>(&'a System, &'a str, &'a str, &'a str);
+
+/// Layer `layer` between `a` and `b`, with the first of `b`'s names served there by `oping
+/// -l`; the two ports and the hosts file.
+fn udp_layer(layer: &str, a: End, b: End) -> (u16, u16, String) {
+    let (pa, pb) = (free_port(a.2), free_port(b.2));
+    let hosts = b.0.rundir().join(format!("hosts.{layer}"));
     std::fs::write(
         &hosts,
-        format!("127.0.0.1:{pa} cli\n127.0.0.2:{pb} srv echo\n"),
+        format!("{}:{pa} {}\n{}:{pb} {}\n", a.2, a.3, b.2, b.3),
     )
     .expect("hosts");
-    let h = hosts.display();
-    sys_a.irm_ok(&format!(
-        "ipcp bootstrap type udp4 name ua layer net ip 127.0.0.1 port {pa} hosts {h}"
-    ));
-    sys_b.irm_ok(&format!(
-        "ipcp bootstrap type udp4 name ub layer net ip 127.0.0.2 port {pb} hosts {h}"
-    ));
-    sys_b.irm_ok("name reg srv layer net");
-    sys_b.irm_ok("bind program oping name srv auto -- -l");
+    let h = hosts.display().to_string();
+    for (End(sys, ipcp, ip, _), port) in [(a, pa), (b, pb)] {
+        sys.irm_ok(&format!(
+            "ipcp bootstrap type udp4 name {ipcp} layer {layer} ip {ip} port {port} hosts {h}"
+        ));
+    }
+    let served = b.3.split_whitespace().next().unwrap_or_default();
+    b.0.irm_ok(&format!("name reg {served} layer {layer}"));
+    b.0.irm_ok(&format!("bind program oping name {served} auto -- -l"));
+    (pa, pb, h)
+}
+
+/// Two systems `a` (127.0.0.1) and `b` (127.0.0.2) in layer `net`; `srv` served on `b`.
+fn pair(sys_a: &System, sys_b: &System) -> (u16, u16) {
+    let (pa, pb, _) = udp_layer(
+        "net",
+        End(sys_a, "ua", "127.0.0.1", "cli"),
+        End(sys_b, "ub", "127.0.0.2", "srv echo"),
+    );
     (pa, pb)
 }
 
@@ -221,18 +236,11 @@ fn udp_bound(port: u16) -> bool {
 /// A second layer `side` between `a` (127.0.0.1) and `c` (127.0.0.3), its IPCPs `ipcp` on
 /// `a` and `uc` on `c`, with `far` served on `c`; the port on `a` and the hosts file.
 fn side_layer(a: &System, c: &System, ipcp: &str) -> (u16, String) {
-    let (px, pc) = (free_port("127.0.0.1"), free_port("127.0.0.3"));
-    let hosts = c.rundir().join("hosts");
-    std::fs::write(&hosts, format!("127.0.0.1:{px} cli2\n127.0.0.3:{pc} far\n")).expect("hosts");
-    let h = hosts.display().to_string();
-    a.irm_ok(&format!(
-        "ipcp bootstrap type udp4 name {ipcp} layer side ip 127.0.0.1 port {px} hosts {h}"
-    ));
-    c.irm_ok(&format!(
-        "ipcp bootstrap type udp4 name uc layer side ip 127.0.0.3 port {pc} hosts {h}"
-    ));
-    c.irm_ok("name reg far layer side");
-    c.irm_ok("bind program oping name far auto -- -l");
+    let (px, _, h) = udp_layer(
+        "side",
+        End(a, ipcp, "127.0.0.1", "cli2"),
+        End(c, "uc", "127.0.0.3", "far"),
+    );
     (px, h)
 }
 

@@ -345,16 +345,10 @@ impl Rpc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
 
     #[test]
     fn request_and_note_both_ways() {
-        let (a, b) = socketpair(
-            AddressFamily::UNIX,
-            SocketType::SEQPACKET,
-            SocketFlags::CLOEXEC,
-            None,
-        )
+        let (a, b) = crate::ctrl::wire::pair()
         .expect("socketpair");
         // Side b answers every request with Bool(true), and while doing so sends a note back.
         let ipcp = Rpc::start(b, |rpc, inb| {

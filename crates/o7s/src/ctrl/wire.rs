@@ -35,6 +35,18 @@ impl From<rustix::io::Errno> for WireError {
     }
 }
 
+/// A connected pair of control sockets (`SOCK_SEQPACKET`, close-on-exec): a connection
+/// between two parts of one system, e.g. the IRMd and an IPCP it starts.
+pub fn pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+    Ok(socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?)
+}
+
 /// Send `msg` with `fds` attached as one datagram.
 pub fn send<T: Serialize>(
     sock: BorrowedFd<'_>,
@@ -152,16 +164,9 @@ pub fn borrow_all(fds: &[OwnedFd]) -> Vec<BorrowedFd<'_>> {
 mod tests {
     use super::*;
     use crate::ctrl::msg::{IrmReq, IrmResp};
-    use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
 
     fn pair() -> (OwnedFd, OwnedFd) {
-        socketpair(
-            AddressFamily::UNIX,
-            SocketType::SEQPACKET,
-            SocketFlags::CLOEXEC,
-            None,
-        )
-        .expect("socketpair")
+        super::pair().expect("socketpair")
     }
 
     #[test]

@@ -543,8 +543,7 @@ pub mod testkit {
     /// as the runtime does. The IRMd accepts every flow request: the application's end of
     /// each flow comes out of the channel.
     pub fn connect<B: Bootstrap>(ipcp: &Arc<ShimIpcp<B>>) -> (Arc<Rpc>, mpsc::Receiver<Endpoint>) {
-        let (a, b) = o7s::ctrl::wire::pair()
-        .expect("socketpair");
+        let (a, b) = o7s::ctrl::wire::pair().expect("socketpair");
         let logic = ipcp.clone();
         Rpc::start(b, move |rpc, inb| {
             if let Inbound::Req { id, body, fds } = inb {

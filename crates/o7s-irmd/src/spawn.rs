@@ -222,8 +222,7 @@ impl Spawner {
             prog: format!("{} (IPCP {name})", prog.display()),
             why,
         };
-        let (ours, theirs) = o7s::ctrl::wire::pair()
-        .map_err(|e| fail(e.to_string()))?;
+        let (ours, theirs) = o7s::ctrl::wire::pair().map_err(|e| fail(e.to_string()))?;
         let hosted = self.hosts(kind);
         let pid = if hosted {
             self.start_hosted(kind, name, &theirs, &irmd.rundir)

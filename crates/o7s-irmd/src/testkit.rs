@@ -28,8 +28,7 @@ pub fn fake_ipcp(
     layer: Option<&str>,
     answer: impl Fn(&IpcpReq) -> IpcpResp + Send + Sync + 'static,
 ) -> (Ipcp, FakeEnd) {
-    let (ours, theirs) = o7s::ctrl::wire::pair()
-    .expect("socketpair");
+    let (ours, theirs) = o7s::ctrl::wire::pair().expect("socketpair");
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     let peer = Rpc::start(theirs, move |rpc, inb| {

@@ -348,8 +348,7 @@ mod tests {
 
     #[test]
     fn request_and_note_both_ways() {
-        let (a, b) = crate::ctrl::wire::pair()
-        .expect("socketpair");
+        let (a, b) = crate::ctrl::wire::pair().expect("socketpair");
         // Side b answers every request with Bool(true), and while doing so sends a note back.
         let ipcp = Rpc::start(b, |rpc, inb| {
             if let Inbound::Req { id, .. } = inb {

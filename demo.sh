@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")"
 echo "== building o7s (release)"
 cargo build --release --workspace --bins --quiet
-exec "$PWD/target/release/o7s-lab" demo "$@"
+exec "${CARGO_TARGET_DIR:-$PWD/target}/release/o7s-lab" demo "$@"

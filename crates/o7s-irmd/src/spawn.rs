@@ -151,8 +151,9 @@ impl Spawner {
                 match o7s::ctrl::wire::send(h.sock.as_fd(), &msg, &[theirs.as_fd()]) {
                     Ok(()) => return Ok(h.pid),
                     Err(e) => {
+                        // Not killed: its reaper may have freed the pid already. Dropping our
+                        // end of its connection ends a host that somehow still runs.
                         warn!("the host of IPCPs (pid {}) is gone: {e}", h.pid);
-                        let _ = kill(h.pid);
                         *host = None;
                     }
                 }

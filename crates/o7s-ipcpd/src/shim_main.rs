@@ -1,8 +1,9 @@
 //! `ipcpd-shim`: the IPCP kinds that sit on something other than a layer (the shims over
-//! Ethernet and UDP) and the local IPCP, without the normal layers' code. Every link of a
-//! node runs one shim process, and each maps the code of its binary: about half of `ipcpd`'s
-//! is the unicast and broadcast IPCPs, which a shim never runs. The IRMd starts this one for
-//! these kinds when it sits beside `ipcpd`.
+//! Ethernet and UDP) and the local IPCP, without the normal layers' code: about half of
+//! `ipcpd`'s is the unicast and broadcast IPCPs, which a shim never runs, and every process
+//! maps the code of its binary. The IRMd starts this one for these kinds when it sits beside
+//! `ipcpd`: one `ipcpd-shim --host` for all the eth and udp IPCPs of a system (a node has one
+//! per link), and one `ipcpd-shim --type local` per local IPCP.
 
 // The shared modules have items only the normal layers use.
 #![allow(dead_code)]

@@ -23,7 +23,7 @@ pub const SHIM_HOST_ENV: &str = "O7S_SHIM_HOST";
 pub struct Spawner {
     ipcpd: PathBuf,
     /// `ipcpd-shim` (the shims and the local IPCP without the normal layers' code, so less
-    /// of it in every link's IPCP) when it sits beside `ipcpd`.
+    /// of it mapped by the link IPCPs' host and local IPCPs) when it sits beside `ipcpd`.
     shim: Option<PathBuf>,
     /// Held while a child is being started, so a control socket meant for one child is never
     /// inherited by another.

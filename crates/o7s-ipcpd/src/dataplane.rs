@@ -423,6 +423,30 @@ impl<E: Egress> Dataplane<E> {
         n
     }
 
+    /// A receiving thread that keeps flow `last` at hand found nothing queued on its socket
+    /// `fd`: it sends the applications' answers if it just `delivered`, else waits for the
+    /// network, then lets go of the flow if it was taken down meanwhile (its end must not
+    /// stay open here). `false`: the IPCP stopped, the thread ends.
+    pub fn rx_idle(
+        &self,
+        fd: impl rustix::fd::AsFd,
+        delivered: &mut bool,
+        last: &mut Option<Arc<Port<E::Peer>>>,
+    ) -> bool {
+        if std::mem::take(delivered) {
+            self.catch_answers();
+            return true;
+        }
+        wait_readable(fd);
+        if self.is_stopped() {
+            return false;
+        }
+        if last.as_ref().is_some_and(|p| !self.holds(p)) {
+            *last = None;
+        }
+        true
+    }
+
     /// After delivering packets, the receiving thread waits a moment for the applications'
     /// answers and sends them itself, which spares the egress thread a wake-up per answer
     /// (a request/response round trip through an IPCP then costs one wake-up per hop, not

@@ -391,19 +391,8 @@ fn rx_loop<F: Framing>(shim: &Arc<EthShim<F>>, rx: &OwnedFd, mac: Mac, if_mtu: u
                     continue;
                 }
                 Direct::Empty => {
-                    if delivered {
-                        delivered = false;
-                        shim.dp.catch_answers();
-                        continue;
-                    }
-                    // Wait for the next frame, then try the ring again (unless the flow
-                    // was taken down meanwhile: its end must not stay open here).
-                    crate::dataplane::wait_readable(rx);
-                    if shim.dp.is_stopped() {
+                    if !shim.dp.rx_idle(rx, &mut delivered, &mut last) {
                         return;
-                    }
-                    if !shim.dp.holds(port) {
-                        last = None;
                     }
                     continue;
                 }

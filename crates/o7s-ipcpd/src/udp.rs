@@ -419,19 +419,8 @@ fn rx_loop(shim: &Arc<UdpShim>, sock: &UdpSocket) {
                     }
                 }
                 Direct::Empty => {
-                    if delivered {
-                        delivered = false;
-                        shim.dp.catch_answers();
-                        continue;
-                    }
-                    // Wait for the next datagram, then try the ring again (unless the flow
-                    // was taken down meanwhile: its end must not stay open here).
-                    crate::dataplane::wait_readable(sock);
-                    if shim.dp.is_stopped() {
+                    if !shim.dp.rx_idle(sock, &mut delivered, &mut last) {
                         return;
-                    }
-                    if !shim.dp.holds(port) {
-                        last = None;
                     }
                 }
                 Direct::NoRoom => last = None,

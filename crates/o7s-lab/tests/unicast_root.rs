@@ -305,6 +305,19 @@ fn twenty_nodes_all_pairs_ping_by_name_root() -> TestResult {
         let ok = reachable(&lab, &names[0], &name, 30);
         assert!(ok, "{name} unreachable\n{}", logs(&lab));
     }
+    // ... and every member has a route to every other (each recalculates on its own).
+    let routed = o7s_lab::wait_for(std::time::Duration::from_secs(30), || {
+        lab.nodes().iter().all(|node| {
+            node.irm_ok(&format!("ipcp show {}", ipcp_name("net", node.name())))
+                .map(|s| s.lines().filter(|l| l.contains("route 0x")).count() >= names.len() - 1)
+                .unwrap_or(false)
+        })
+    });
+    assert!(
+        routed,
+        "not every member routes to every other\n{}",
+        logs(&lab)
+    );
     let mut failed = Vec::new();
     for a in &names {
         for b in &names {

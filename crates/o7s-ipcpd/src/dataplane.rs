@@ -3,7 +3,7 @@
 //! arrives from the network into the flows. What a packet looks like on the wire is the
 //! `Egress`'s business; this room only moves bytes between rings and the egress.
 
-use o7s_shm::{Endpoint, ShmError};
+use o7s_shm::{Held, ParkStore, ShmError};
 use rustix::event::epoll;
 use rustix::fd::OwnedFd;
 use std::collections::HashMap;
@@ -12,16 +12,20 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tracing::{debug, warn};
 
+/// The IPCP's end of a flow as the IRMd hands it over: the region set (0: none) and four fds,
+/// or no fds for the end of that set parked here (see [`Dataplane::add`]).
+pub type Handed = (u64, Vec<OwnedFd>);
+
 /// A flow request for `hash` arrived from `from`: ask the IRMd for a process to accept it
-/// (waiting at most `wait`). The flow's id and the IPCP's end of it (four fds), or None when
-/// nobody takes it (logged).
+/// (waiting at most `wait`). The flow's id and the IPCP's end of it, or None when nobody
+/// takes it (logged).
 pub fn ask_acceptor(
     rpc: &o7s::ctrl::rpc::Rpc,
     hash: o7s_proto::NameHash,
     qos: o7s_proto::QosSpec,
     from: &dyn std::fmt::Display,
     wait: Duration,
-) -> Option<(u64, Vec<OwnedFd>)> {
+) -> Option<(u64, Handed)> {
     use o7s::ctrl::msg::{IpcpNote, IpcpResp};
     let note = IpcpNote::FlowReqArr {
         hash,
@@ -29,7 +33,7 @@ pub fn ask_acceptor(
         local_peer: None,
     };
     match rpc.notify(note, &[], Some(wait)) {
-        Ok((IpcpResp::FlowAccepted { flow_id }, fds)) => Some((flow_id, fds)),
+        Ok((IpcpResp::FlowAccepted { flow_id, set }, fds)) => Some((flow_id, (set, fds))),
         Ok((IpcpResp::Err(e), _)) => {
             tracing::info!("flow request from {from} refused: {e}");
             None
@@ -48,7 +52,7 @@ pub fn ask_acceptor_then(
     hash: o7s_proto::NameHash,
     qos: o7s_proto::QosSpec,
     from: String,
-    done: impl FnOnce(Option<(u64, Vec<OwnedFd>)>) + Send + 'static,
+    done: impl FnOnce(Option<(u64, Handed)>) + Send + 'static,
 ) {
     use o7s::ctrl::msg::{IpcpNote, IpcpResp};
     let note = IpcpNote::FlowReqArr {
@@ -64,7 +68,9 @@ pub fn ask_acceptor_then(
             return;
         };
         match answer {
-            Some((IpcpResp::FlowAccepted { flow_id }, fds)) => done(Some((flow_id, fds))),
+            Some((IpcpResp::FlowAccepted { flow_id, set }, fds)) => {
+                done(Some((flow_id, (set, fds))))
+            }
             Some((IpcpResp::Err(e), _)) => {
                 tracing::info!("flow request from {from} refused: {e}");
                 done(None)
@@ -112,7 +118,7 @@ pub trait Egress: Send + Sync + 'static {
 /// The IPCP's end of one application flow.
 pub struct Port<P> {
     pub flow_id: u64,
-    pub ep: Endpoint,
+    pub ep: Held,
     pub peer: P,
     /// The QoS peer timeout: silence for this long takes the flow down; an idle flow sends a
     /// keepalive (an empty packet, as the prototype) every quarter of it. Zero: never.
@@ -141,7 +147,12 @@ pub struct Dataplane<E: Egress> {
     stopped: AtomicBool,
     /// An eventfd in `epoll`, written once by [`Dataplane::stop`] to wake the egress thread.
     wake: OwnedFd,
+    /// The IPCP's ends of ended flows, kept for the IRMd to reuse (see `o7s_shm::park`).
+    parked: Arc<ParkStore>,
 }
+
+/// Most ends of ended flows an IPCP keeps for reuse.
+const PARKED_MAX: usize = 256;
 
 /// How long a receiving thread waits for an application's answer (see `catch_answers`).
 const ANSWER_SPIN: Duration = Duration::from_micros(40);
@@ -197,6 +208,7 @@ impl<E: Egress> Dataplane<E> {
             on_timeout: std::sync::OnceLock::new(),
             stopped: AtomicBool::new(false),
             wake,
+            parked: ParkStore::new(PARKED_MAX),
         });
         let me = dp.clone();
         std::thread::Builder::new()
@@ -236,20 +248,21 @@ impl<E: Egress> Dataplane<E> {
         self.stopped.load(Ordering::Relaxed)
     }
 
-    /// Take over the IPCP's end of flow `flow_id` (the four fds the IRMd sent). The IPCP is
-    /// side B of a flow an application allocates, side A of one that arrives from the network.
+    /// Take over the IPCP's end of flow `flow_id`: the four fds the IRMd sent, or without
+    /// fds the end of region set `set` parked here (see `o7s_shm::park`). The IPCP is side
+    /// B of a flow an application allocates, side A of one that arrives from the network.
     pub fn add(
         &self,
         flow_id: u64,
-        fds: Vec<OwnedFd>,
+        (set, fds): Handed,
         side: o7s_shm::Side,
         peer: E::Peer,
         timeout: Duration,
     ) -> Result<Arc<Port<E::Peer>>, String> {
-        let Ok::<[OwnedFd; 4], _>([mem, own, peer_wait, live]) = fds.try_into() else {
-            return Err("a flow needs exactly four fds".into());
-        };
-        let ep = Endpoint::new(mem, side, own, peer_wait, live).map_err(|e| e.to_string())?;
+        let ep = self
+            .parked
+            .open(set, side, fds)
+            .map_err(|e| e.to_string())?;
         let now = self.now_ms();
         let port = Arc::new(Port {
             flow_id,

@@ -91,7 +91,9 @@ impl Local {
                 Ok(IpcpResp::Ok)
             }
             IpcpReq::Query { hash } => Ok(IpcpResp::Bool(self.lock().names.contains(&hash))),
-            IpcpReq::FlowAlloc { flow_id, hash, qos } => {
+            IpcpReq::FlowAlloc {
+                flow_id, hash, qos, ..
+            } => {
                 self.operational()?;
                 if !self.lock().names.contains(&hash) {
                     return Err(IrmError::NameNotFound {

@@ -3,7 +3,7 @@
 //! delivery of what arrives to the right flow. A [`Medium`] supplies the rest: how to find
 //! a name, how to send a management message, and which endpoint ids exist.
 
-use crate::dataplane::{Dataplane, Egress};
+use crate::dataplane::{Dataplane, Egress, Handed};
 use crate::IpcpLogic;
 use o7s::ctrl::msg::{IpcpNote, IpcpReq, IpcpResp, IrmError};
 use o7s::ctrl::rpc::Rpc;
@@ -180,8 +180,13 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
                 Ok(IpcpResp::Ok)
             }
             IpcpReq::Query { hash } => Ok(IpcpResp::Bool(self.medium.resolve(&hash)?.is_some())),
-            IpcpReq::FlowAlloc { flow_id, hash, qos } => {
-                self.flow_alloc(flow_id, &hash, qos, fds)?;
+            IpcpReq::FlowAlloc {
+                flow_id,
+                hash,
+                qos,
+                set,
+            } => {
+                self.flow_alloc(flow_id, &hash, qos, (set, fds))?;
                 Ok(IpcpResp::Ok)
             }
             IpcpReq::FlowDealloc { flow_id } => {
@@ -235,7 +240,7 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
         flow_id: u64,
         hash: &NameHash,
         qos: QosSpec,
-        fds: Vec<OwnedFd>,
+        fds: Handed,
     ) -> Result<(), IrmError> {
         let addr = self
             .medium
@@ -380,7 +385,7 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
     fn take_flow(
         &self,
         flow_id: u64,
-        fds: Vec<OwnedFd>,
+        fds: Handed,
         requester: Eid,
         qos: QosSpec,
         from: M::Addr,
@@ -566,7 +571,7 @@ pub mod testkit {
                 let dup = |fd: &rustix::fd::OwnedFd| fd.try_clone().expect("dup");
                 let app = Endpoint::new(dup(&mem), Side::B, dup(&eb), dup(&ea), lb).expect("app");
                 let fds = [mem.as_fd(), ea.as_fd(), eb.as_fd(), la.as_fd()];
-                let accepted = IpcpResp::FlowAccepted { flow_id: 7 };
+                let accepted = IpcpResp::FlowAccepted { flow_id: 7, set: 0 };
                 rpc.reply(id, accepted, &fds).expect("reply");
                 let _ = tx.send(app);
             }

@@ -670,6 +670,7 @@ mod tests {
             flow_id: 1,
             hash: hash.clone(),
             qos: QosSpec::RAW,
+            set: 0,
         };
         let reg = IpcpReq::Reg {
             name: "srv".into(),

@@ -2,8 +2,9 @@
 
 use crate::irmd::{ok, rpc_err, Answer, Irmd, DEFAULT_ALLOC_TIMEOUT, IPCP_TIMEOUT};
 use crate::registry::{
-    AcceptWaiter, Arrival, ArrivalDone, Delivery, FlowRec, FlowState, PendingAlloc, Reply,
+    AcceptWaiter, Arrival, ArrivalDone, Delivery, FlowRec, FlowState, IpcpEnd, PendingAlloc, Reply,
 };
+use crate::sets::{Claimed, PoolKey, SetInfo};
 use o7s::ctrl::msg::{FlowGrant, IpcpKind, IpcpReq, IpcpResp, IrmError, IrmResp};
 use o7s::ctrl::rpc::RpcError;
 use o7s_proto::{NameHash, QosSpec};
@@ -56,6 +57,9 @@ pub(crate) struct FlowFds {
     pub(crate) wake: Vec<OwnedFd>,
     /// The region, kept to read the counters its ends publish (`irm flow list`).
     pub(crate) mem: OwnedFd,
+    /// The region set (for flows through an IPCP); `a` and `b` are empty when the set is
+    /// one both ends parked (they take their parked ends).
+    pub(crate) set: Option<SetInfo>,
 }
 
 /// Headroom reserved in front of every packet of a flow through an IPCP, for the headers of
@@ -88,7 +92,30 @@ pub(crate) fn new_flow_fds(headroom: u16, capacity: usize) -> Result<FlowFds, Ir
         wake: vec![dup(&wa)?, dup(&wb)?],
         mem: dup(&mem)?,
         a: vec![mem, wa, wb, la],
+        set: None,
     })
+}
+
+/// The fds of a new flow between a process and an IPCP (`key`): the region set of theirs
+/// that both ends parked, `kept` (claimed from the pool and reset), or a new one.
+pub(crate) fn set_fds(kept: Option<Claimed>, key: PoolKey) -> Result<FlowFds, IrmError> {
+    if let Some((set, mem, wake)) = kept {
+        return Ok(FlowFds {
+            a: Vec::new(),
+            b: Vec::new(),
+            wake,
+            mem,
+            set: Some(set),
+        });
+    }
+    let mut f = new_flow_fds(key.headroom, key.capacity)?;
+    f.set = Some(SetInfo::new(key));
+    Ok(f)
+}
+
+/// The number of a flow's region set (0: none).
+fn set_id(f: &FlowFds) -> u64 {
+    f.set.as_ref().map_or(0, |s| s.id)
 }
 
 /// The first candidate that said yes while no candidate of a better kind is still to answer
@@ -293,9 +320,11 @@ impl Irmd {
         };
         if let Ok((IrmResp::Flow(g), _)) = *undelivered {
             debug!(flow = g.flow_id, "process {pid} is gone: flow deallocated");
-            if let Some(mut f) = self.lock().flows.remove(&g.flow_id) {
-                f.kill();
+            let mut reg = self.lock();
+            if let Some(f) = reg.flows.remove(&g.flow_id) {
+                reg.retire(f, false);
             }
+            drop(reg);
             self.notify();
         }
     }
@@ -385,15 +414,25 @@ impl Irmd {
         let remote = if kind == IpcpKind::Local {
             None
         } else {
-            let mtu = self.lock().ipcps.get(&ipcp).map_or(0, |i| i.mtu);
-            match new_flow_fds(IPCP_HEADROOM, ring_capacity(mtu)) {
+            let mut g = self.lock();
+            let key = PoolKey {
+                pid,
+                ipcp: ipcp.clone(),
+                side: 0,
+                headroom: IPCP_HEADROOM,
+                capacity: ring_capacity(g.ipcps.get(&ipcp).map_or(0, |i| i.mtu)),
+            };
+            let kept = g.pool.take(&key);
+            drop(g);
+            match set_fds(kept, key) {
                 Ok(f) => Some(f),
                 Err(e) => return done(Err(e)),
             }
         };
-        let (ipcp_fds, app_grant, wake, mem) = match remote {
-            None => (Vec::new(), None, Vec::new(), None),
-            Some(f) => (f.b, Some(f.a), f.wake, Some(f.mem)),
+        let set = remote.as_ref().map_or(0, set_id);
+        let (ipcp_fds, app_grant, wake, mem, set_info) = match remote {
+            None => (Vec::new(), None, Vec::new(), None, None),
+            Some(f) => (f.b, Some(f.a), f.wake, Some(f.mem), f.set),
         };
         {
             let mut g = self.lock();
@@ -406,6 +445,7 @@ impl Irmd {
                     name: name.to_string(),
                     layer: layer.clone(),
                     mtu,
+                    set,
                 },
                 fds,
             });
@@ -431,6 +471,7 @@ impl Irmd {
                     wake,
                     mem,
                     state: FlowState::Pending,
+                    set: set_info,
                 },
             );
         }
@@ -442,7 +483,12 @@ impl Irmd {
         // answer to come back.
         let until = deadline + Duration::from_secs(1);
         rpc.request_until(
-            IpcpReq::FlowAlloc { flow_id, hash, qos },
+            IpcpReq::FlowAlloc {
+                flow_id,
+                hash,
+                qos,
+                set,
+            },
             &borrowed,
             until,
             move |answer| done(me.alloc_answered(pid, &n, flow_id, &i, answer)),
@@ -483,8 +529,10 @@ impl Irmd {
             Ok((other, _)) => Err(rpc_err(ipcp, format!("unexpected answer {other:?}"))),
             Err(e) => Err(rpc_err(ipcp, e)),
         };
-        if let Some(mut f) = g.flows.remove(&flow_id) {
-            f.kill();
+        if let Some(f) = g.flows.remove(&flow_id) {
+            // The application did not get the flow: its end of a reused set is still
+            // parked, and the IPCP's too if it did not take it.
+            g.retire(f, true);
         }
         drop(g);
         self.notify();
@@ -557,7 +605,7 @@ impl Irmd {
         qos: QosSpec,
         local_peer: Option<u64>,
         wait: bool,
-    ) -> Result<Option<(u64, Vec<OwnedFd>)>, IrmError> {
+    ) -> Result<Option<IpcpEnd>, IrmError> {
         let (name, layer, mtu, deadline) = {
             let g = self.lock();
             let name = g
@@ -598,6 +646,7 @@ impl Irmd {
             name: name.clone(),
             layer: flow.layer.clone(),
             mtu: u32::MAX,
+            set: 0,
         };
         let accept_grant = FlowGrant {
             side: 1,
@@ -619,7 +668,7 @@ impl Irmd {
             flow = peer,
             "flow {peer} to {name} goes to process {acceptor}"
         );
-        Ok(Some((peer, Vec::new())))
+        Ok(Some((peer, 0, Vec::new())))
     }
 
     /// A flow from another system: the acceptor gets side B, the IPCP side A.
@@ -631,7 +680,7 @@ impl Irmd {
         mtu: u32,
         qos: QosSpec,
         deadline: Option<Instant>,
-    ) -> Result<Option<(u64, Vec<OwnedFd>)>, IrmError> {
+    ) -> Result<Option<IpcpEnd>, IrmError> {
         let Some((acceptor, g)) = self.wait_acceptor(name, deadline, |_| true)? else {
             return Ok(None);
         };
@@ -651,14 +700,23 @@ impl Irmd {
         layer: &str,
         mtu: u32,
         qos: QosSpec,
-    ) -> Result<(u64, Vec<OwnedFd>), IrmError> {
+    ) -> Result<IpcpEnd, IrmError> {
         let flow_id = loop {
             let id: u64 = rand::random();
             if id != 0 && !g.flows.contains_key(&id) {
                 break id;
             }
         };
-        let fds = new_flow_fds(IPCP_HEADROOM, ring_capacity(mtu))?;
+        let key = PoolKey {
+            pid: acceptor,
+            ipcp: ipcp.to_string(),
+            side: 1,
+            headroom: IPCP_HEADROOM,
+            capacity: ring_capacity(mtu),
+        };
+        let kept = g.pool.take(&key);
+        let fds = set_fds(kept, key)?;
+        let set = set_id(&fds);
         g.flows.insert(
             flow_id,
             FlowRec {
@@ -672,6 +730,7 @@ impl Irmd {
                 wake: fds.wake,
                 mem: Some(fds.mem),
                 state: FlowState::Allocated,
+                set: fds.set,
             },
         );
         let grant = FlowGrant {
@@ -681,6 +740,7 @@ impl Irmd {
             name: name.to_string(),
             layer: layer.to_string(),
             mtu,
+            set,
         };
         let handed = g
             .procs
@@ -692,7 +752,7 @@ impl Irmd {
             "Flow to {name} arrived over {layer} for process {acceptor}."
         );
         self.hand_over(acceptor, handed);
-        Ok((flow_id, fds.a))
+        Ok((flow_id, set, fds.a))
     }
 
     /// A flow request for `hash` from another system arrived at IPCP `ipcp`; `done` gets
@@ -926,9 +986,9 @@ impl Irmd {
                 why: format!("flow {flow_id} does not belong to process {pid}"),
             });
         }
-        if let Some(mut f) = g.flows.remove(&flow_id) {
-            f.kill();
+        if let Some(f) = g.flows.remove(&flow_id) {
             info!(flow = flow_id, "Deallocated flow to {}.", f.name);
+            g.retire(f, false);
         }
         drop(g);
         self.notify();
@@ -970,10 +1030,12 @@ impl Irmd {
 
     /// An IPCP reports a flow lost.
     pub fn flow_down(&self, flow_id: u64) {
-        if let Some(mut f) = self.lock().flows.remove(&flow_id) {
-            f.kill();
+        let mut g = self.lock();
+        if let Some(f) = g.flows.remove(&flow_id) {
             info!(flow = flow_id, "Flow to {} went down.", f.name);
+            g.retire(f, false);
         }
+        drop(g);
         self.notify();
     }
 }
@@ -1093,7 +1155,7 @@ mod tests {
         irmd.flow_accept_then(me, 1, None, r1);
         irmd.flow_accept_then(me, 2, None, r2);
         assert_eq!(accepting(), 2);
-        let first = arrive().ok().flatten().map(|(id, fds)| (id, fds.len()));
+        let first = arrive().ok().flatten().map(|(id, _, fds)| (id, fds.len()));
         let Ok(Ok((IrmResp::Flow(g), fds))) = rx1.try_recv() else {
             panic!("the first accept call got no flow");
         };
@@ -1114,7 +1176,7 @@ mod tests {
         let (a, b) = seqpacket_pair();
         drop(b);
         irmd.flow_accept_then(me, 4, None, Reply::to_socket(Arc::new(a), me));
-        let Ok(Some((id, _))) = arrive() else {
+        let Ok(Some((id, _, _))) = arrive() else {
             panic!("the flow was not taken");
         };
         assert_eq!(irmd.lock().procs.get(&me).map(|p| p.inbox.len()), Some(1));
@@ -1129,7 +1191,7 @@ mod tests {
         while o7s::ctrl::wire::send_nowait(a.as_fd(), &IrmResp::Ok, &[]).is_ok() {}
         irmd.flow_accept_then(me, 5, None, Reply::to_socket(Arc::new(a), me));
         let t = Instant::now();
-        let Ok(Some((id, _))) = arrive() else {
+        let Ok(Some((id, _, _))) = arrive() else {
             panic!("the flow was not taken");
         };
         assert!(t.elapsed() < Duration::from_secs(1));
@@ -1156,7 +1218,7 @@ mod tests {
         for n in 0..2 {
             let t = tx.clone();
             let done: ArrivalDone = Box::new(move |r| {
-                let _ = t.send((n, r.map(|(id, fds)| (id, fds.len()))));
+                let _ = t.send((n, r.map(|(id, _, fds)| (id, fds.len()))));
             });
             assert!(irmd
                 .flow_req_arr_then("u1", &hash, QosSpec::RAW, done)
@@ -1181,7 +1243,7 @@ mod tests {
         // The name goes: a waiting request fails.
         let t = tx.clone();
         let done: ArrivalDone = Box::new(move |r| {
-            let _ = t.send((9, r.map(|(id, fds)| (id, fds.len()))));
+            let _ = t.send((9, r.map(|(id, _, fds)| (id, fds.len()))));
         });
         assert!(irmd
             .flow_req_arr_then("u1", &hash, QosSpec::RAW, done)
@@ -1216,6 +1278,7 @@ mod tests {
                     wake: Vec::new(),
                     mem: None,
                     state: FlowState::Allocated,
+                    set: None,
                 },
             );
         }

@@ -80,6 +80,7 @@ impl Irmd {
                 wake: fds.wake,
                 mem: Some(fds.mem),
                 state: FlowState::Pending,
+                set: None,
             },
         );
         let wait = deadline
@@ -103,6 +104,7 @@ impl Irmd {
                         "Process {pid} joined broadcast layer {layer}."
                     );
                     let grant = FlowGrant {
+                        set: 0,
                         flow_id,
                         side: 0,
                         qos,

@@ -11,6 +11,7 @@ pub mod irmd;
 mod join;
 pub mod registry;
 pub mod server;
+pub mod sets;
 pub mod spawn;
 #[cfg(test)]
 mod testkit;

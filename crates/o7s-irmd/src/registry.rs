@@ -236,6 +236,8 @@ pub struct FlowRec {
     /// The flow's region (a dup of its memfd), where the ends publish their FRCT counters.
     pub mem: Option<OwnedFd>,
     pub state: FlowState,
+    /// The flow's region set, kept for reuse when the flow ends (see `sets.rs`).
+    pub set: Option<crate::sets::SetInfo>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -272,9 +274,14 @@ impl FlowRec {
     /// the region, both ends woken (an end that closed its fds was seen going by the other
     /// already, through the liveness pipe).
     pub fn kill(&mut self) {
-        let wake = std::mem::take(&mut self.wake);
-        if let (Some(mem), false) = (&self.mem, wake.is_empty()) {
-            if let Err(e) = o7s_shm::mark_down(mem.as_fd(), &wake) {
+        self.kill_keeping_wake();
+        self.wake.clear();
+    }
+
+    /// As [`Self::kill`], keeping the eventfds (for the region set's next flow).
+    fn kill_keeping_wake(&mut self) {
+        if let (Some(mem), false) = (&self.mem, self.wake.is_empty()) {
+            if let Err(e) = o7s_shm::mark_down(mem.as_fd(), &self.wake) {
                 tracing::warn!(flow = self.id, "cannot take the flow down: {e}");
             }
         }
@@ -305,11 +312,16 @@ pub struct Registry {
     /// first.
     pub arrivals: VecDeque<Arrival>,
     pub shutting_down: bool,
+    /// Region sets of ended flows, kept for reuse.
+    pub pool: crate::sets::Pool,
 }
 
-/// What a flow request from another system gets: the flow id and the IPCP's end of the flow,
-/// or why not.
-pub type ArrivalDone = Box<dyn FnOnce(Result<(u64, Vec<OwnedFd>), IrmError>) + Send>;
+/// The IPCP's end of a flow as the IRMd hands it over: the flow id, the region set (0: none)
+/// and the fds (none for a set the IPCP parked, see `sets.rs`).
+pub type IpcpEnd = (u64, u64, Vec<OwnedFd>);
+
+/// What a flow request from another system gets: the IPCP's end of the flow, or why not.
+pub type ArrivalDone = Box<dyn FnOnce(Result<IpcpEnd, IrmError>) + Send>;
 
 /// A flow request from another system that no process accepted yet: it waits here, not on a
 /// thread, until an accept call of a process that may take it comes (or its deadline).
@@ -439,11 +451,22 @@ impl Registry {
             .map(|f| f.id)
             .collect();
         for id in &ids {
-            if let Some(mut f) = self.flows.remove(id) {
-                f.kill();
+            if let Some(f) = self.flows.remove(id) {
+                self.retire(f, false);
             }
         }
+        self.pool.forget(|k| k.pid == pid);
         ids
+    }
+
+    /// Take flow `f` (removed from `flows`) down and keep its region set for reuse; see
+    /// [`crate::sets::Pool::put`] for `unclaim`.
+    pub fn retire(&mut self, mut f: FlowRec, unclaim: bool) {
+        f.kill_keeping_wake();
+        if let (Some(set), Some(mem)) = (f.set.take(), f.mem.take()) {
+            let wake = std::mem::take(&mut f.wake);
+            self.pool.put(set, mem, wake, unclaim);
+        }
     }
 
     /// Forget an IPCP, its registrations and take the flows through it down.
@@ -460,10 +483,11 @@ impl Registry {
             .map(|f| f.id)
             .collect();
         for id in ids {
-            if let Some(mut f) = self.flows.remove(&id) {
-                f.kill();
+            if let Some(f) = self.flows.remove(&id) {
+                self.retire(f, false);
             }
         }
+        self.pool.forget(|k| k.ipcp == name);
         Some(ipcp)
     }
 
@@ -551,6 +575,7 @@ mod tests {
                 wake: Vec::new(),
                 mem: None,
                 state: FlowState::Allocated,
+                set: None,
             },
         );
     }

@@ -320,7 +320,7 @@ fn ipcp_quick(irmd: &Weak<Irmd>, name: &str, rpc: &Arc<Rpc>, inb: Inbound) -> Op
             let (r, n) = (rpc.clone(), name.to_string());
             let done: ArrivalDone = Box::new(move |res| {
                 let (answer, fds) = match res {
-                    Ok((flow_id, fds)) => (IpcpResp::FlowAccepted { flow_id }, fds),
+                    Ok((flow_id, set, fds)) => (IpcpResp::FlowAccepted { flow_id, set }, fds),
                     Err(e) => (IpcpResp::Err(e), Vec::new()),
                 };
                 reply(&r, &n, id, answer, &fds);
@@ -353,7 +353,7 @@ fn answer_note(
             qos,
             local_peer,
         } => match irmd.flow_req_arr(name, hash, qos, local_peer, wait) {
-            Ok(Some((flow_id, fds))) => (IpcpResp::FlowAccepted { flow_id }, fds),
+            Ok(Some((flow_id, set, fds))) => (IpcpResp::FlowAccepted { flow_id, set }, fds),
             Ok(None) if wait => (IpcpResp::Err(IrmError::Timeout), Vec::new()),
             Ok(None) => return None,
             Err(e) => (IpcpResp::Err(e), Vec::new()),

@@ -140,6 +140,24 @@ impl<W: Wait> Duplex<W> {
         &self.wait
     }
 
+    /// Give up the rings, keeping the waiter.
+    #[cfg(not(loom))]
+    pub(crate) fn into_wait(self) -> W {
+        self.wait
+    }
+
+    /// The control block of the ring this end writes.
+    #[cfg(not(loom))]
+    pub(crate) fn tx_ctl(&self) -> &crate::ring::RingCtl {
+        self.tx.ctl()
+    }
+
+    /// The control block of the ring this end reads.
+    #[cfg(not(loom))]
+    pub(crate) fn rx_ctl(&self) -> &crate::ring::RingCtl {
+        self.rx.ctl()
+    }
+
     /// See [`crate::Endpoint::set_spin`].
     pub(crate) fn set_spin(&mut self, spin: Duration) {
         self.spin = spin;

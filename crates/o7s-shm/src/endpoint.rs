@@ -3,7 +3,9 @@
 use crate::data::{CtlRef, Data};
 use crate::duplex::Duplex;
 use crate::fdwait::{DownFlag, FdWait};
-use crate::layout::{ctl_off, stats_off, Geometry, DATA_OFF, DOWN_OFF, HEADER_LEN, STATS_WORDS};
+use crate::layout::{
+    ctl_off, park_off, stats_off, Geometry, DATA_OFF, DOWN_OFF, HEADER_LEN, STATS_WORDS,
+};
 use crate::ring::{Ring, RingCtl, RxState, TxState};
 use crate::sync::Ordering;
 use crate::{RingConfig, ShmError, Side};
@@ -75,10 +77,18 @@ pub fn default_spin() -> Duration {
     Duration::from_micros(us)
 }
 
+/// The three fds of an endpoint besides its region.
+struct FdWaitFds {
+    own: OwnedFd,
+    peer: OwnedFd,
+    live: OwnedFd,
+}
+
 /// An owned `MAP_SHARED` mapping, unmapped on drop.
-struct Mapping {
-    ptr: NonNull<c_void>,
-    len: usize,
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    pub(crate) ptr: NonNull<c_void>,
+    pub(crate) len: usize,
 }
 
 impl Drop for Mapping {
@@ -254,6 +264,21 @@ impl Endpoint {
             len,
         };
         drop(mem);
+        Endpoint::build(
+            map,
+            g,
+            side,
+            FdWaitFds {
+                own: own_wait,
+                peer: peer_wait,
+                live,
+            },
+        )
+    }
+
+    /// The endpoint over mapping `map` of a region of geometry `g`, continuing from the
+    /// positions the region holds.
+    fn build(map: Mapping, g: Geometry, side: Side, fds: FdWaitFds) -> Result<Endpoint, ShmError> {
         let base = map.ptr.as_ptr().cast::<u8>();
         let at = |off: usize| {
             // In bounds (`off < len`), so never null; `wrapping_add` keeps this safe code.
@@ -282,14 +307,19 @@ impl Endpoint {
         if !tail.is_multiple_of(8) || !head.is_multiple_of(8) {
             return Err(ShmError::BadRegion("misaligned ring position".into()));
         }
-        // SAFETY: `DOWN_OFF` is 4-aligned in the header page of the mapping, which outlives
-        // the `FdWait` (field order of `Endpoint`); the word is only accessed atomically
-        // here, and written by the IRMd through the file (`mark_down`).
-        let down = unsafe { DownFlag::new(at(DOWN_OFF)?.cast()) };
+        let peer = match side {
+            Side::A => 1,
+            Side::B => 0,
+        };
+        // SAFETY: `DOWN_OFF` and `park_off` are 4-aligned in the header page of the mapping,
+        // which outlives the `FdWait` (field order of `Endpoint`); the words are only
+        // accessed atomically here, the down word written by the IRMd through the file
+        // (`mark_down`), the park word by the peer and the IRMd atomically (`park`).
+        let down = unsafe { DownFlag::new(at(DOWN_OFF)?.cast(), at(park_off(peer))?.cast()) };
         let wait = FdWait {
-            own: own_wait,
-            peer: peer_wait,
-            live,
+            own: fds.own,
+            peer: fds.peer,
+            live: fds.live,
             down,
         };
         Ok(Endpoint {
@@ -305,6 +335,56 @@ impl Endpoint {
             geometry: g,
             side,
         })
+    }
+
+    /// The same end of the same region as a fresh flow, after the IRMd reset the region
+    /// (see [`crate::park`]): new ring states from the region's (zeroed) positions, the
+    /// default spin.
+    pub(crate) fn reopen(self) -> Result<Endpoint, ShmError> {
+        let Endpoint {
+            inner,
+            _map,
+            geometry,
+            side,
+        } = self;
+        let FdWait {
+            own, peer, live, ..
+        } = inner.into_wait();
+        // A wake-up left over is only a spurious one: not drained, so none that the peer
+        // sent for the new flow is lost.
+        Endpoint::build(_map, geometry, side, FdWaitFds { own, peer, live })
+    }
+
+    /// The word of region state `word` (`layout::park_off`) of this endpoint's mapping.
+    pub(crate) fn header_word(&self, off: usize) -> &std::sync::atomic::AtomicU32 {
+        let p = self._map.ptr.as_ptr().cast::<u8>().wrapping_add(off);
+        // SAFETY: `off` is one of the header page's 4-aligned u32 words (asserted in
+        // `layout`), inside the page-aligned mapping that lives as long as `self`; the
+        // word is only ever accessed atomically, by every process that maps it.
+        unsafe { &*p.cast::<std::sync::atomic::AtomicU32>() }
+    }
+
+    /// The positions of both rings (bytes ever written and released of each), as the
+    /// region holds them now.
+    pub(crate) fn positions(&self) -> [u64; 4] {
+        let (t, r) = (self.inner.tx_ctl(), self.inner.rx_ctl());
+        [
+            t.tail.0.load(Ordering::Acquire),
+            t.head.0.load(Ordering::Acquire),
+            r.tail.0.load(Ordering::Acquire),
+            r.head.0.load(Ordering::Acquire),
+        ]
+    }
+
+    /// Signal the peer's eventfd.
+    pub(crate) fn wake_peer(&self) {
+        use crate::duplex::Wait;
+        self.inner.wait().notify_peer();
+    }
+
+    /// Which end of the flow this is.
+    pub fn side(&self) -> Side {
+        self.side
     }
 
     /// This end's statistics slot in the header page: sequence, pid, counters.

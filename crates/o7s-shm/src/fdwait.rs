@@ -10,25 +10,40 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 /// The region's "down" word (`layout::DOWN_OFF`), which the IRMd sets to take a flow down.
-pub(crate) struct DownFlag(NonNull<AtomicU32>);
+/// Where a region says its flow is down: the IRMd's down word, or the peer's park word
+/// once the peer ended the flow (parked or let go its end, see `park`).
+pub(crate) struct DownFlag {
+    down: NonNull<AtomicU32>,
+    peer_park: NonNull<AtomicU32>,
+}
 
-// SAFETY: a pointer to an atomic in a shared mapping that outlives it (see `new`); atomics
-// may be used from any thread.
+// SAFETY: pointers to atomics in a shared mapping that outlives the flag (see `new`);
+// atomics may be used from any thread.
 unsafe impl Send for DownFlag {}
-// SAFETY: as for `Send`: the word is only accessed atomically.
+// SAFETY: as for `Send`: the words are only accessed atomically.
 unsafe impl Sync for DownFlag {}
 
 impl DownFlag {
     /// # Safety
-    /// `p` must be 4-aligned, point into a shared mapping that outlives the flag, and be
-    /// accessed by this process only atomically.
-    pub(crate) unsafe fn new(p: NonNull<AtomicU32>) -> DownFlag {
-        DownFlag(p)
+    /// `down` and `peer_park` must be 4-aligned, point into a shared mapping that outlives
+    /// the flag, and be accessed by this process only atomically.
+    pub(crate) unsafe fn new(down: NonNull<AtomicU32>, peer_park: NonNull<AtomicU32>) -> DownFlag {
+        DownFlag { down, peer_park }
     }
 
     fn is_set(&self) -> bool {
         // SAFETY: valid and aligned for the flag's life (contract of `new`).
-        unsafe { self.0.as_ref() }.load(Ordering::Acquire) != 0
+        let down = unsafe { self.down.as_ref() };
+        // SAFETY: as above.
+        let peer = unsafe { self.peer_park.as_ref() };
+        if down.load(Ordering::Acquire) != 0 {
+            return true;
+        }
+        // A claimed region (the peer reopens it for the next flow) is not down.
+        matches!(
+            peer.load(Ordering::Acquire),
+            crate::park::PARKED | crate::park::GONE
+        )
     }
 }
 

@@ -41,6 +41,8 @@ mod fdwait;
 mod layout;
 #[cfg(loom)]
 pub mod model;
+#[cfg(not(loom))]
+pub mod park;
 mod ring;
 mod sync;
 
@@ -50,6 +52,8 @@ pub use endpoint::{
     Endpoint,
 };
 pub use layout::{MAX_CAPACITY, MIN_CAPACITY, STATS_WORDS};
+#[cfg(not(loom))]
+pub use park::{Claim, Held, ParkStore, RegionCtl};
 
 /// Sizes of a flow's rings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

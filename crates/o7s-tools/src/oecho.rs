@@ -13,7 +13,7 @@ use std::time::Duration;
 )]
 pub struct Args {
     /// Run as the server: print every message received and send it back.
-    #[arg(short = 'l', long = "listen", conflicts_with_all = ["name", "message"])]
+    #[arg(short = 'l', long = "listen", conflicts_with_all = ["name", "message", "count"])]
     pub listen: bool,
     /// Name of the oecho server.
     #[arg(
@@ -31,6 +31,16 @@ pub struct Args {
         value_name = "MSG"
     )]
     pub message: String,
+    /// Echo over this many flows, one after another (each allocated, echoed and
+    /// deallocated; the message gets " #K" appended for flow K).
+    #[arg(
+        short = 'c',
+        long = "count",
+        default_value_t = 1,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub count: u32,
 }
 
 /// How long the client waits for the echo.
@@ -65,9 +75,20 @@ fn why(e: Error) -> String {
 
 fn client(args: &Args) -> Result<(), String> {
     let name = args.name.clone().unwrap_or_default();
-    let flow = Flow::alloc(&name, o7s::QosSpec::RAW, None)
+    if args.count == 1 {
+        return echo(&name, &args.message);
+    }
+    for k in 1..=args.count {
+        echo(&name, &format!("{} #{k}", args.message))?;
+    }
+    Ok(())
+}
+
+/// Send `message` over a new flow to `name`, print the reply, which must be the message.
+fn echo(name: &str, message: &str) -> Result<(), String> {
+    let flow = Flow::alloc(name, o7s::QosSpec::RAW, None)
         .map_err(|e| format!("cannot allocate a flow to \"{name}\": {}", why(e)))?;
-    flow.write(args.message.as_bytes())
+    flow.write(message.as_bytes())
         .map_err(|e| format!("cannot send to \"{name}\": {}", why(e)))?;
     flow.set_read_timeout(Some(REPLY_WAIT));
     let mut buf = vec![0u8; flow.mtu().max(1)];
@@ -82,7 +103,11 @@ fn client(args: &Args) -> Result<(), String> {
         Err(e) if e.is_down() => return Err(format!("flow to {name} went down")),
         Err(e) => return Err(format!("cannot read from \"{name}\": {}", why(e))),
     };
-    outln!("{}", String::from_utf8_lossy(&buf[..n]));
+    let reply = String::from_utf8_lossy(&buf[..n]);
+    outln!("{reply}");
+    if reply != message {
+        return Err(format!("\"{name}\" sent back something else"));
+    }
     Ok(())
 }
 
@@ -121,6 +146,9 @@ mod tests {
         assert_eq!(a.name.as_deref(), Some("echo"));
         assert_eq!(a.message, "Client says hi!");
         assert_eq!(parse("-n echo -m hello").expect("msg").message, "hello");
+        assert_eq!(parse("-n echo").expect("one").count, 1);
+        assert_eq!(parse("-n echo -c 5").expect("count").count, 5);
+        assert!(parse("-n echo -c 0").is_err());
         assert!(parse("-l").expect("server").listen);
         assert!(parse("").is_err());
         assert!(parse("-l -n x").is_err());

@@ -349,3 +349,48 @@ fn a_process_per_ipcp_when_asked() {
     assert!(gone.is_some(), "ux's process (pid {ux}) is still there");
     ping_ok(&a, "srv", 20);
 }
+
+/// Mappings of flow regions in process `pid` (`/proc/PID/maps`).
+fn flow_mappings(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .map(|m| m.lines().filter(|l| l.contains("memfd:o7s-flow")).count())
+        .unwrap_or(0)
+}
+
+/// Flows one after another between the same two processes reuse one flow region (see
+/// `o7s_shm::park`): each flow carries its own message and nothing of the one before, and the
+/// server, the client's IPCP and the server's IPCP end up holding a region or two, not one
+/// per flow (each keeps up to 64 ends of ended flows for reuse).
+#[test]
+fn flows_between_the_same_processes_reuse_their_region() {
+    let (a, b) = (System::start(), System::start());
+    pair(&a, &b);
+    b.irm_ok("name reg echo layer net");
+    let mut srv = b.spawn("oecho", &["-l"]);
+    b.irm_ok(&format!("bind process {} name echo", srv.id()));
+    let out = a
+        .cmd("oecho")
+        .args(["-n", "echo", "-m", "flow", "-c", "40"])
+        .output()
+        .expect("oecho");
+    let t = text(&out);
+    assert!(out.status.success(), "{t}\n{}\n{}", a.log(), b.log());
+    for k in 1..=40 {
+        assert!(t.contains(&format!("flow #{k}\n")), "{t}");
+    }
+    let ipcps = |sys: &System| ipcp_pids(sys).values().copied().collect::<Vec<_>>();
+    for pid in [vec![u64::from(srv.id())], ipcps(&a), ipcps(&b)].concat() {
+        let n = flow_mappings(pid as u32);
+        assert!(
+            (1..=4).contains(&n),
+            "process {pid} maps {n} flow regions after 40 flows"
+        );
+    }
+    // The server's flows all ended: none left in the IRMd.
+    let ok = common::wait_for(Duration::from_secs(5), || {
+        !b.irm_ok("flow list").contains("echo")
+    });
+    assert!(ok.is_some(), "{}", b.irm_ok("flow list"));
+    let _ = srv.kill();
+    let _ = srv.wait();
+}

@@ -8,6 +8,8 @@ use tracing_subscriber::registry::LookupSpan;
 
 struct ProtoFormat {
     prog: String,
+    /// The daemon's pid, read once (a daemon does not fork and go on logging).
+    pid: u32,
 }
 
 impl<S, N> FormatEvent<S, N> for ProtoFormat
@@ -28,9 +30,21 @@ where
             Level::DEBUG => "DB",
             Level::TRACE => "TT",
         };
-        write!(w, "=={:05}== {}({}): ", std::process::id(), self.prog, lvl)?;
+        write!(w, "=={:05}== {}({}): ", self.pid, self.prog, lvl)?;
         ctx.field_format().format_fields(w.by_ref(), event)?;
         writeln!(w)
+    }
+}
+
+/// Let the daemon open as many fds as the hard limit allows: each flow holds several
+/// (its region, eventfds, liveness pipe), and ended flows' regions are kept for reuse.
+fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut l = getrlimit(Resource::Nofile);
+    if l.current < l.maximum {
+        l.current = l.maximum;
+        // Not fatal: the daemon works with fewer flows.
+        let _ = setrlimit(Resource::Nofile, l);
     }
 }
 
@@ -55,7 +69,9 @@ pub fn init(prog: &str, stdout: bool, verbose: bool) {
         });
     let fmt = ProtoFormat {
         prog: prog.to_string(),
+        pid: std::process::id(),
     };
+    raise_fd_limit();
     let builder = tracing_subscriber::fmt()
         .with_max_level(LevelFilter::TRACE)
         .with_ansi(false)

@@ -5,7 +5,7 @@ use crate::ctrl::msg::{FlowGrant, IrmReq, IrmResp};
 use crate::error::Error;
 use crate::frct::{self, Reliable, Timed};
 use o7s_proto::QosSpec;
-use o7s_shm::{Endpoint, Side};
+use o7s_shm::{Endpoint, Held, ParkStore, Side};
 use rustix::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,7 @@ pub type FlowId = u64;
 
 pub(crate) struct FlowInner {
     pub(crate) id: FlowId,
-    pub(crate) ep: Endpoint,
+    pub(crate) ep: Held,
     qos: QosSpec,
     name: String,
     layer: String,
@@ -63,6 +63,15 @@ pub struct Flow {
 
 fn timeout_ms(t: Option<Duration>) -> Option<u32> {
     t.map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX))
+}
+
+/// Ends of flows this process parks for reuse (see `o7s_shm::park`): at most this many.
+const PARKED_MAX: usize = 64;
+
+/// This process's parked flow ends.
+fn parked() -> &'static std::sync::Arc<ParkStore> {
+    static STORE: std::sync::OnceLock<std::sync::Arc<ParkStore>> = std::sync::OnceLock::new();
+    STORE.get_or_init(|| ParkStore::new(PARKED_MAX))
 }
 
 impl Flow {
@@ -113,17 +122,20 @@ impl Flow {
 
     fn from_answer((resp, fds): (IrmResp, Vec<OwnedFd>)) -> Result<Flow, Error> {
         match resp {
-            IrmResp::Flow(grant) => Flow::from_grant(grant, fds),
+            IrmResp::Flow(grant) => {
+                let id = grant.flow_id;
+                Flow::from_grant(grant, fds).inspect_err(|_| {
+                    // The IRMd counts the flow as ours: give it back.
+                    client::send_quiet(&IrmReq::FlowRelease { flow_id: id });
+                })
+            }
             other => Err(Error::Protocol(format!("expected a flow, got {other:?}"))),
         }
     }
 
     fn from_grant(g: FlowGrant, fds: Vec<OwnedFd>) -> Result<Flow, Error> {
-        let Ok::<[OwnedFd; 4], _>([mem, own, peer, live]) = fds.try_into() else {
-            return Err(Error::Protocol("a flow needs exactly four fds".into()));
-        };
         let side = if g.side == 0 { Side::A } else { Side::B };
-        let ep = Endpoint::new(mem, side, own, peer, live)?;
+        let ep = parked().open(g.set, side, fds)?;
         let packet_mtu = ep.max_packet().min(g.mtu as usize);
         let (reliable, mtu, packet_payload) = if frct::wants_frct(&g.qos) {
             // A flow through an IPCP (which reserves headroom for its headers) loses what

@@ -171,7 +171,7 @@ impl Bc {
         // application goes.
         let port = self
             .dp
-            .add(flow_id, fds, o7s_shm::Side::B, flow_id, Duration::ZERO)
+            .add(flow_id, (0, fds), o7s_shm::Side::B, flow_id, Duration::ZERO)
             .map_err(IrmError::Internal)?;
         self.hub.add(Arc::new(Local { port }));
         info!(

@@ -9,7 +9,6 @@ use o7s_proto::ca::CaCtx;
 use o7s_proto::wire::dt::{Qc, FA_EID, RES_EIDS};
 use o7s_proto::wire::fa::{FaPacket, FaRepr};
 use o7s_proto::{NameHash, QosCube, QosSpec};
-use rustix::fd::OwnedFd;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -100,7 +99,7 @@ impl Uni {
         flow_id: u64,
         hash: &NameHash,
         qos: QosSpec,
-        fds: Vec<OwnedFd>,
+        fds: crate::dataplane::Handed,
         done: impl FnOnce(Result<(), IrmError>) + Send + 'static,
     ) {
         match self.resolve(hash) {
@@ -118,7 +117,7 @@ impl Uni {
         flow_id: u64,
         hash: &NameHash,
         qos: QosSpec,
-        fds: Vec<OwnedFd>,
+        fds: crate::dataplane::Handed,
         done: impl FnOnce(Result<(), IrmError>) + Send + 'static,
     ) {
         let Some(&addr) = addrs.first() else {
@@ -178,7 +177,7 @@ impl Uni {
         flow_id: u64,
         hash: &NameHash,
         qos: QosSpec,
-        fds: Vec<OwnedFd>,
+        fds: crate::dataplane::Handed,
         reply: Option<(i32, u64)>,
     ) -> Result<(), IrmError> {
         let fail = |why: String| {

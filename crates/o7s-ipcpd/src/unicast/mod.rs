@@ -468,11 +468,17 @@ fn reply_alloc(rpc: &Arc<Rpc>, id: u64) -> impl FnOnce(Result<(), IrmError>) + S
 
 impl IpcpLogic for UnicastIpcp {
     fn handle(&self, rpc: &Arc<Rpc>, id: u64, req: IpcpReq, fds: Vec<OwnedFd>) {
-        if let IpcpReq::FlowAlloc { flow_id, hash, qos } = &req {
+        if let IpcpReq::FlowAlloc {
+            flow_id,
+            hash,
+            qos,
+            set,
+        } = &req
+        {
             if let Some(uni) = lock(&self.run).clone() {
                 // The name may need a directory lookup (this thread may wait for it); the
                 // answer goes out when the far side replies.
-                uni.flow_alloc(*flow_id, hash, *qos, fds, reply_alloc(rpc, id));
+                uni.flow_alloc(*flow_id, hash, *qos, (*set, fds), reply_alloc(rpc, id));
                 return;
             }
         }
@@ -495,9 +501,15 @@ impl IpcpLogic for UnicastIpcp {
         };
         let (id, body, fds) = req;
         match &body {
-            IpcpReq::FlowAlloc { flow_id, hash, qos } => match uni.resolve_known(hash) {
+            IpcpReq::FlowAlloc {
+                flow_id,
+                hash,
+                qos,
+                set,
+            } => match uni.resolve_known(hash) {
                 Some(addrs) => {
-                    uni.flow_alloc_to(&addrs, *flow_id, hash, *qos, fds, reply_alloc(rpc, id));
+                    let end = (*set, fds);
+                    uni.flow_alloc_to(&addrs, *flow_id, hash, *qos, end, reply_alloc(rpc, id));
                     None
                 }
                 None => Some((id, body, fds)),

@@ -319,6 +319,9 @@ pub struct FlowGrant {
     pub layer: String,
     /// Largest packet the layer carries.
     pub mtu: u32,
+    /// The region set of the flow (0: none), which the process parks when the flow ends
+    /// (see `o7s_shm::park`); a grant without fds names a set the process parked before.
+    pub set: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -504,11 +507,13 @@ pub enum IpcpReq {
     Query {
         hash: NameHash,
     },
-    /// Allocate a flow to `hash` for the application flow `flow_id`.
+    /// Allocate a flow to `hash` for the application flow `flow_id`. The IPCP's end comes
+    /// along as four fds, or, without fds, is the end of region set `set` it parked.
     FlowAlloc {
         flow_id: u64,
         hash: NameHash,
         qos: QosSpec,
+        set: u64,
     },
     FlowDealloc {
         flow_id: u64,
@@ -568,8 +573,11 @@ pub enum IpcpResp {
         mtu: u32,
     },
     /// A flow was accepted on the IRMd side (answer to `FlowReqArr`).
+    /// The IPCP's end comes along as four fds or, without, is region set `set` (see
+    /// `FlowAlloc`).
     FlowAccepted {
         flow_id: u64,
+        set: u64,
     },
     Show(Vec<(String, String)>),
 }

@@ -1,0 +1,394 @@
+//! Reusing flow regions between the same two processes.
+//!
+//! Setting a flow's region up and tearing it down (a memfd, two eventfds and a pipe made by
+//! the IRMd, passed to both ends, mapped, unmapped and closed by each) costs more CPU than
+//! the messages that allocate the flow. So when a flow between an application and an IPCP
+//! ends, both ends may *park* their end of its region instead of letting it go, and the
+//! IRMd, which keeps the region as a numbered set, may *claim* it for the next flow between
+//! the same application and the same IPCP: it resets the region and names the set instead
+//! of sending fds, and each end takes its parked end back ([`ParkStore::open`]).
+//!
+//! Each end has a park word in the region's header page (`layout::park_off`):
+//!
+//! | value | meaning | set by |
+//! | --- | --- | --- |
+//! | [`ACTIVE`] | the end uses the region | the end, when it reopens a claimed region |
+//! | [`PARKED`] | the end is done and keeps its end for reuse | the end |
+//! | [`GONE`] | the end let its end go (or will at once) | the end (from `PARKED` by CAS) |
+//! | [`CLAIMED`] | the IRMd took the region for a new flow | the IRMd (from `PARKED` by CAS) |
+//!
+//! The IRMd claims only a region whose two words it moves from `PARKED` to `CLAIMED`, and
+//! an end evicts a parked region only by moving its word from `PARKED` to `GONE`: one of the
+//! two wins, so a region is never handed out that one end no longer has. A region is reused
+//! only between the two processes that had it, so what an end could still do to it after
+//! parking it, it could have done to the flow anyway.
+
+use crate::endpoint::{Endpoint, Mapping};
+use crate::layout::{ctl_off, park_off, stats_off, DOWN_OFF, STATS_WORDS};
+use crate::{ShmError, Side};
+use rustix::fd::{BorrowedFd, OwnedFd};
+use rustix::mm::{MapFlags, ProtFlags};
+use std::collections::VecDeque;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Park word: the end uses the region.
+pub const ACTIVE: u32 = 0;
+/// Park word: the end is done with the flow and keeps its end of the region for reuse.
+pub const PARKED: u32 = 1;
+/// Park word: the end let its end of the region go.
+pub const GONE: u32 = 2;
+/// Park word: the IRMd claimed the region for a new flow.
+pub const CLAIMED: u32 = 3;
+
+/// Most bytes a ring may have carried for its region to be parked: more would keep that
+/// many pages of old data resident while parked. Short flows (a request and an answer)
+/// are those whose set-up costs most against what they carry.
+pub const PARK_MAX_POS: u64 = 8 << 10;
+
+/// How long a parked end waits to be claimed before it is let go.
+pub const PARK_TTL: Duration = Duration::from_secs(10);
+
+/// How long a claimed end waits for the flow it was claimed for (an allocation that takes
+/// longer finds it gone and fails).
+pub const CLAIM_TTL: Duration = Duration::from_secs(60);
+
+/// The ends of regions one process parked, for the IRMd to claim.
+#[derive(Debug)]
+pub struct ParkStore {
+    max: usize,
+    sets: Mutex<VecDeque<Parked>>,
+}
+
+#[derive(Debug)]
+struct Parked {
+    set: u64,
+    since: Instant,
+    ep: Endpoint,
+}
+
+impl ParkStore {
+    /// A store that keeps at most `max` parked ends (0: never parks).
+    pub fn new(max: usize) -> Arc<ParkStore> {
+        Arc::new(ParkStore {
+            max,
+            sets: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    /// Parked ends held now.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether nothing is parked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Parked>> {
+        self.sets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Become `side` of a flow the IRMd handed over: with four fds (region, own eventfd,
+    /// peer's eventfd, liveness; see [`Endpoint::new`]) a fresh region, with none the
+    /// parked end of set `set`, which the IRMd claimed and reset. `set` 0: a region that is
+    /// never parked.
+    pub fn open(
+        self: &Arc<Self>,
+        set: u64,
+        side: Side,
+        fds: Vec<OwnedFd>,
+    ) -> Result<Held, ShmError> {
+        let ep = match <[OwnedFd; 4]>::try_from(fds) {
+            Ok([mem, own, peer, live]) => Endpoint::new(mem, side, own, peer, live)?,
+            Err(fds) if fds.is_empty() && set != 0 => self.take(set, side)?,
+            Err(fds) => {
+                return Err(ShmError::BadRegion(format!(
+                    "a flow comes with four fds or names a parked region, not {} fds for set {set}",
+                    fds.len()
+                )))
+            }
+        };
+        Ok(Held {
+            ep: Some(ep),
+            park: (set != 0).then(|| (self.clone(), set)),
+        })
+    }
+
+    /// The parked end of `set`, reopened as a fresh flow's.
+    fn take(&self, set: u64, side: Side) -> Result<Endpoint, ShmError> {
+        let ep = {
+            let mut q = self.lock();
+            let i = q.iter().position(|p| p.set == set).ok_or_else(|| {
+                ShmError::BadRegion(format!("region set {set} is not parked here"))
+            })?;
+            q.remove(i).map(|p| p.ep)
+        };
+        let ep = ep.ok_or_else(|| ShmError::BadRegion(format!("region set {set} vanished")))?;
+        let word = ep.header_word(park_off(side_index(ep.side())));
+        if ep.side() != side {
+            word.store(GONE, Ordering::Release);
+            return Err(ShmError::BadRegion(format!(
+                "region set {set} was parked as the other end"
+            )));
+        }
+        if word
+            .compare_exchange(CLAIMED, ACTIVE, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            word.store(GONE, Ordering::Release);
+            return Err(ShmError::BadRegion(format!(
+                "region set {set} was not claimed by the IRMd"
+            )));
+        }
+        ep.reopen()
+    }
+
+    /// The flow of `ep` (set `set`) ended here: keep its end for reuse if it carried little,
+    /// else let it go.
+    fn park(&self, set: u64, ep: Endpoint) {
+        let word = ep.header_word(park_off(side_index(ep.side())));
+        let small = ep.positions().iter().all(|&p| p <= PARK_MAX_POS);
+        if !small || self.max == 0 {
+            word.store(GONE, Ordering::Release);
+            return;
+        }
+        let peer = match ep.side() {
+            Side::A => 1,
+            Side::B => 0,
+        };
+        let now = Instant::now();
+        let evicted = {
+            let mut q = self.lock();
+            // Parked only under the store's lock: the IRMd may claim it the moment the word
+            // says so, and the next flow's grant may reach another thread of this process
+            // at once, which must find it here. Release: whatever this end did to the
+            // region happens before the IRMd's reset.
+            word.store(PARKED, Ordering::Release);
+            // To the peer a parked end is a closed one: wake it, as closing the liveness
+            // pipe would (it sees the park word once woken).
+            if ep.header_word(park_off(peer)).load(Ordering::Acquire) == ACTIVE {
+                ep.wake_peer();
+            }
+            q.push_back(Parked {
+                set,
+                since: now,
+                ep,
+            });
+            evict(&mut q, self.max, now)
+        };
+        // Unmapping and closing outside the lock.
+        drop(evicted);
+    }
+
+    /// Let go of every parked end older than [`PARK_TTL`]; how many went.
+    pub fn expire(&self) -> usize {
+        let evicted = evict(&mut self.lock(), self.max, Instant::now());
+        evicted.len()
+    }
+}
+
+fn side_index(s: Side) -> usize {
+    match s {
+        Side::A => 0,
+        Side::B => 1,
+    }
+}
+
+/// Take out of `q` the ends beyond `max` (oldest first) and those older than [`PARK_TTL`],
+/// except those the IRMd claimed meanwhile (their set is on its way here; they do not
+/// count against `max`). The peer shares the park words, so it could make ends look claimed
+/// for ever: past [`CLAIM_TTL`], or beyond twice `max`, an end goes whatever its word says.
+fn evict(q: &mut VecDeque<Parked>, max: usize, now: Instant) -> Vec<Endpoint> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < q.len() {
+        let age = now.saturating_duration_since(q[i].since);
+        // `i` ends skipped so far are claimed.
+        let over = q.len() - i > max;
+        if !over && age <= PARK_TTL {
+            // The queue is in parking order: nothing later is older.
+            break;
+        }
+        let word = q[i].ep.header_word(park_off(side_index(q[i].ep.side())));
+        let parked = word
+            .compare_exchange(PARKED, GONE, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if parked || age > CLAIM_TTL || q.len() > 2 * max {
+            if let Some(p) = q.remove(i) {
+                out.push(p.ep);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// An end of a flow that, when dropped, parks itself in the store it came from (if it has
+/// a set) instead of letting its region go. Dereferences to the [`Endpoint`].
+#[derive(Debug)]
+pub struct Held {
+    ep: Option<Endpoint>,
+    park: Option<(Arc<ParkStore>, u64)>,
+}
+
+impl Held {
+    /// An end that is never parked.
+    pub fn plain(ep: Endpoint) -> Held {
+        Held {
+            ep: Some(ep),
+            park: None,
+        }
+    }
+
+    /// The region set this end belongs to (0: none).
+    pub fn set(&self) -> u64 {
+        self.park.as_ref().map_or(0, |(_, s)| *s)
+    }
+
+    fn ep(&self) -> &Endpoint {
+        match &self.ep {
+            Some(ep) => ep,
+            // Only `drop` takes it.
+            None => unreachable!("a held endpoint is present until dropped"),
+        }
+    }
+}
+
+impl std::ops::Deref for Held {
+    type Target = Endpoint;
+    fn deref(&self) -> &Endpoint {
+        self.ep()
+    }
+}
+
+impl std::ops::DerefMut for Held {
+    fn deref_mut(&mut self) -> &mut Endpoint {
+        match &mut self.ep {
+            Some(ep) => ep,
+            None => unreachable!("a held endpoint is present until dropped"),
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let (Some(ep), Some((store, set))) = (self.ep.take(), self.park.take()) {
+            store.park(set, ep);
+        }
+    }
+}
+
+/// What [`RegionCtl::claim`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Both ends parked it; it is reset and claimed for a new flow.
+    Claimed,
+    /// An end still uses it (it may park it later).
+    NotYet,
+    /// An end let it go: the region is of no more use.
+    Gone,
+}
+
+/// The IRMd's handle on a region set's header page, to claim it for reuse.
+#[derive(Debug)]
+pub struct RegionCtl {
+    map: Mapping,
+}
+
+// SAFETY: the mapping is only accessed through atomics (`word`, `reset`), from any thread.
+unsafe impl Send for RegionCtl {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for RegionCtl {}
+
+const PAGE: usize = 4096;
+
+impl RegionCtl {
+    /// Map the header page of region `mem` (a memfd the IRMd made with
+    /// [`crate::create_flow_mem`], so at least a page long and sealed against shrinking).
+    pub fn new(mem: BorrowedFd<'_>) -> Result<RegionCtl, ShmError> {
+        // SAFETY: a fresh shared mapping of the first page of a region the caller made,
+        // sealed so it cannot shrink under us; the kernel picks the address.
+        let p = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                PAGE,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                mem,
+                0,
+            )?
+        };
+        let ptr =
+            NonNull::new(p).ok_or_else(|| ShmError::BadRegion("mmap returned null".into()))?;
+        Ok(RegionCtl {
+            map: Mapping { ptr, len: PAGE },
+        })
+    }
+
+    fn word(&self, off: usize) -> &AtomicU32 {
+        let p = self.map.ptr.as_ptr().cast::<u8>().wrapping_add(off);
+        // SAFETY: `off` is a 4-aligned offset in the header page (the `layout` constants),
+        // inside this page-aligned mapping, which lives as long as `self`; every process
+        // accesses the word atomically only.
+        unsafe { &*p.cast::<AtomicU32>() }
+    }
+
+    /// Claim the region for a new flow if both ends parked it, and reset it: empty rings,
+    /// not down, no counters.
+    pub fn claim(&self) -> Claim {
+        let (a, b) = (self.word(park_off(0)), self.word(park_off(1)));
+        let verdict = |v: u32| {
+            if v == ACTIVE {
+                Claim::NotYet
+            } else {
+                Claim::Gone
+            }
+        };
+        if let Err(v) = a.compare_exchange(PARKED, CLAIMED, Ordering::AcqRel, Ordering::Acquire) {
+            return verdict(v);
+        }
+        if let Err(v) = b.compare_exchange(PARKED, CLAIMED, Ordering::AcqRel, Ordering::Acquire) {
+            a.store(PARKED, Ordering::Release);
+            return verdict(v);
+        }
+        self.reset();
+        Claim::Claimed
+    }
+
+    /// Whether an end's word says claimed (its end is on its way to it, or lost).
+    pub fn is_claimed(&self) -> bool {
+        (0..2).any(|i| self.word(park_off(i)).load(Ordering::Acquire) == CLAIMED)
+    }
+
+    /// Give a claimed region back to its ends' stores (the new flow did not happen).
+    pub fn unclaim(&self) {
+        for i in 0..2 {
+            let _ = self.word(park_off(i)).compare_exchange(
+                CLAIMED,
+                PARKED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+    }
+
+    /// Zero the rings' control blocks, the down word and the statistics slots. Only while
+    /// claimed: neither end touches the region then.
+    fn reset(&self) {
+        let end = stats_off(1) + (2 + STATS_WORDS) * 8;
+        let base = self.map.ptr.as_ptr().cast::<u8>();
+        for off in (ctl_off(0)..end).step_by(8) {
+            // SAFETY: 8-aligned offsets inside the header page of this mapping (asserted in
+            // `layout`: the control blocks and statistics slots end before `DATA_OFF`); the
+            // words are only accessed atomically by every process.
+            let w = unsafe { &*base.wrapping_add(off).cast::<AtomicU64>() };
+            w.store(0, Ordering::Relaxed);
+        }
+        self.word(DOWN_OFF).store(0, Ordering::Release);
+    }
+}

@@ -195,7 +195,7 @@ impl<E: Egress> Dataplane<E> {
             0,
             rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
         )?;
-        // The egress thread reads no event data: any event only makes it look at the flows.
+        // Not a flow's: the egress thread only wakes for it (see `stop`).
         let data = epoll::EventData::new_u64(u64::MAX);
         epoll::add(&epoll, &wake, data, epoll::EventFlags::IN)?;
         let dp = Arc::new(Dataplane {
@@ -295,6 +295,8 @@ impl<E: Egress> Dataplane<E> {
             .map_err(|e| e.to_string())?;
         let flags = epoll::EventFlags::IN | epoll::EventFlags::RDHUP;
         epoll::add(&self.epoll, port.ep.live_fd(), data, flags).map_err(|e| e.to_string())?;
+        // The egress thread looks at the liveness fd when the epoll says so, not every round.
+        port.ep.watch_live();
         // A packet written before we armed must not wait for the next one.
         let _ = port.ep.arm(true, None);
         Ok(())
@@ -504,6 +506,10 @@ impl<E: Egress> Dataplane<E> {
     /// Drain every flow with packets towards the network; sleep when all are empty.
     fn egress_loop(self: Arc<Self>) {
         let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
+        // Flows whose eventfd or liveness fd the last wait reported: only theirs are read
+        // and polled (the others' are quiet), which keeps a round over many idle flows free
+        // of system calls.
+        let mut hot: std::collections::HashSet<u64> = std::collections::HashSet::new();
         while !self.is_stopped() {
             let ports: Vec<Arc<Port<E::Peer>>> = self
                 .ports
@@ -517,7 +523,10 @@ impl<E: Egress> Dataplane<E> {
             let mut wake: Option<Duration> = None;
             for p in &ports {
                 p.ep.disarm();
-                p.ep.drain_wakeups();
+                if hot.contains(&p.flow_id) {
+                    p.ep.drain_wakeups();
+                    p.ep.check_live();
+                }
                 if self.drain_port(p) == BURST {
                     busy = true;
                 }
@@ -525,6 +534,7 @@ impl<E: Egress> Dataplane<E> {
                     wake = Some(wake.map_or(h, |w| w.min(h)));
                 }
             }
+            hot.clear();
             self.egress.flush();
             if busy {
                 continue;
@@ -555,7 +565,13 @@ impl<E: Egress> Dataplane<E> {
                 )
             });
             match epoll::wait(&self.epoll, spare, timeout.as_ref()) {
-                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Ok(_) => hot.extend(
+                    events
+                        .iter()
+                        .map(|e| e.data.u64())
+                        .filter(|&id| id != u64::MAX),
+                ),
+                Err(rustix::io::Errno::INTR) => {}
                 Err(e) => {
                     warn!("egress epoll: {e}");
                     std::thread::sleep(std::time::Duration::from_millis(10));

@@ -140,6 +140,12 @@ impl<W: Wait> Duplex<W> {
         &self.wait
     }
 
+    /// Remember that the flow is down (the owner found out by itself).
+    #[cfg(not(loom))]
+    pub(crate) fn note_down(&self) {
+        self.down.store(true, Ordering::Relaxed);
+    }
+
     /// Give up the rings, keeping the waiter.
     #[cfg(not(loom))]
     pub(crate) fn into_wait(self) -> W {

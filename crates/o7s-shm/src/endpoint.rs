@@ -321,6 +321,7 @@ impl Endpoint {
             peer: fds.peer,
             live: fds.live,
             down,
+            watched: std::sync::atomic::AtomicBool::new(false),
         };
         Ok(Endpoint {
             inner: Duplex::new(
@@ -374,6 +375,28 @@ impl Endpoint {
             r.tail.0.load(Ordering::Acquire),
             r.head.0.load(Ordering::Acquire),
         ]
+    }
+
+    /// The caller watches [`live_fd`](Self::live_fd) with its own epoll and calls
+    /// [`check_live`](Self::check_live) when it fires: from now on the non-blocking calls
+    /// ([`is_down`](Self::is_down), an empty [`try_read`](Self::try_read)) read the region's
+    /// words only, without a system call each (a thread that serves many flows would
+    /// otherwise poll every flow's liveness fd on every round).
+    pub fn watch_live(&self) {
+        self.inner
+            .wait()
+            .watched
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Look at the liveness fd now (one non-blocking poll): whether the peer is gone, which
+    /// the endpoint then remembers.
+    pub fn check_live(&self) -> bool {
+        if self.inner.wait().live_hung_up() {
+            self.inner.note_down();
+            return true;
+        }
+        self.inner.is_down()
     }
 
     /// Signal the peer's eventfd.

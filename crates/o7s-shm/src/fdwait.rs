@@ -52,6 +52,9 @@ pub(crate) struct FdWait {
     pub(crate) peer: OwnedFd,
     pub(crate) live: OwnedFd,
     pub(crate) down: DownFlag,
+    /// The owner watches `live` itself (see `Endpoint::watch_live`): a non-blocking check
+    /// of the flow reads the region's words only, no system call.
+    pub(crate) watched: std::sync::atomic::AtomicBool,
 }
 
 const DOWN: PollFlags = PollFlags::HUP
@@ -145,6 +148,16 @@ impl Wait for FdWait {
         if self.down.is_set() {
             return true;
         }
+        if self.watched.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.live_hung_up()
+    }
+}
+
+impl FdWait {
+    /// Whether the liveness fd says the peer is gone (a non-blocking poll).
+    pub(crate) fn live_hung_up(&self) -> bool {
         let mut fds = [PollFd::new(&self.live, PollFlags::IN | PollFlags::RDHUP)];
         match poll(
             &mut fds,

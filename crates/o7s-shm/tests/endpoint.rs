@@ -296,6 +296,26 @@ fn either_end_sees_the_other_go() {
     assert!(matches!(b.read(&mut buf, None), Err(ShmError::Down)));
 }
 
+/// An end whose owner watches the liveness fd itself (`watch_live`) sees the peer go at its
+/// `check_live`, not at every non-blocking call; the IRMd's mark is seen either way.
+#[test]
+fn a_watched_end_checks_its_liveness_when_told() {
+    let Flow { a, b, .. } = flow(4096, 0);
+    a.watch_live();
+    drop(b);
+    let mut buf = [0u8; 8];
+    assert!(!a.is_down());
+    assert!(matches!(a.try_read(&mut buf), Err(ShmError::WouldBlock)));
+    assert!(a.check_live());
+    assert!(a.is_down());
+    assert!(matches!(a.try_read(&mut buf), Err(ShmError::Down)));
+    let f = flow(4096, 0);
+    f.b.watch_live();
+    mark_down(f.mem.as_fd(), &f.irmd_wake).unwrap();
+    assert!(f.b.is_down());
+    assert!(f.b.check_live());
+}
+
 /// The IRMd takes a flow down while both ends still hold it: a blocked reader and a blocked
 /// writer wake and see it, and so does a non-blocking check.
 #[test]

@@ -280,6 +280,11 @@ impl FlowRec {
 
     /// As [`Self::kill`], keeping the eventfds (for the region set's next flow).
     fn kill_keeping_wake(&mut self) {
+        if let Some(ctl) = self.set.as_ref().and_then(|s| s.ctl.as_ref()) {
+            // A reused set's header page is mapped here: no system call but the wake-ups.
+            ctl.mark_down(&self.wake);
+            return;
+        }
         if let (Some(mem), false) = (&self.mem, self.wake.is_empty()) {
             if let Err(e) = o7s_shm::mark_down(mem.as_fd(), &self.wake) {
                 tracing::warn!(flow = self.id, "cannot take the flow down: {e}");

@@ -360,6 +360,23 @@ impl RegionCtl {
         Claim::Claimed
     }
 
+    /// Take the flow of this region down, as [`crate::mark_down`] does through the file:
+    /// mark the region down and signal the eventfds (`wake`: side A's, then side B's) of the
+    /// ends that may wait on it; an end that parked its end or let it go waits on nothing.
+    pub fn mark_down(&self, wake: &[OwnedFd]) {
+        self.word(DOWN_OFF).store(1, Ordering::Release);
+        for (i, w) in wake.iter().enumerate().take(2) {
+            if matches!(
+                self.word(park_off(i)).load(Ordering::Acquire),
+                PARKED | GONE
+            ) {
+                continue;
+            }
+            // EAGAIN: the counter is saturated, the sleeper wakes anyway.
+            let _ = rustix::io::write(w, &1u64.to_ne_bytes());
+        }
+    }
+
     /// Whether an end's word says claimed (its end is on its way to it, or lost).
     pub fn is_claimed(&self) -> bool {
         (0..2).any(|i| self.word(park_off(i)).load(Ordering::Acquire) == CLAIMED)

@@ -80,9 +80,16 @@ fn a_parked_region_is_claimed_reset_and_reused() {
     a.try_write(b"new").unwrap();
     assert_eq!(b.read(&mut buf, None).unwrap(), 3);
     assert_eq!(&buf[..3], b"new");
-    // Take it down again through the kept eventfds: both ends wake and see it.
-    mark_down(s.mem.as_fd(), &s.wake).unwrap();
-    assert!(matches!(b.read(&mut buf, None), Err(ShmError::Down)));
+    // Take it down again, through the IRMd's mapping this time: a blocked reader wakes and
+    // sees it.
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            s.ctl.mark_down(&s.wake);
+        });
+        assert!(matches!(b.read(&mut buf, None), Err(ShmError::Down)));
+    });
+    assert!(a.is_down());
 }
 
 #[test]

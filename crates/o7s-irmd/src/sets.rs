@@ -56,6 +56,13 @@ impl SetInfo {
     }
 }
 
+/// Drop a set for good: its ends need not keep their parked ends any longer.
+fn let_go(mem: &OwnedFd) {
+    if let Err(e) = o7s_shm::park::discard(mem.as_fd()) {
+        debug!("cannot discard a region set: {e}");
+    }
+}
+
 struct Kept {
     id: u64,
     ctl: RegionCtl,
@@ -94,7 +101,9 @@ impl Pool {
         let mut found = None;
         while i < q.len() && tries < TRIES {
             if now.saturating_duration_since(q[i].since) > TTL {
-                q.remove(i);
+                if let Some(k) = q.remove(i) {
+                    let_go(&k.mem);
+                }
                 self.len -= 1;
                 continue;
             }
@@ -107,7 +116,9 @@ impl Pool {
                 }
                 Claim::NotYet => i += 1,
                 Claim::Gone => {
-                    q.remove(i);
+                    if let Some(k) = q.remove(i) {
+                        let_go(&k.mem);
+                    }
                     self.len -= 1;
                 }
             }
@@ -134,7 +145,7 @@ impl Pool {
         }
         let q = self.sets.entry(info.key.clone()).or_default();
         if q.len() >= PER_KEY || self.len >= MAX {
-            return;
+            return let_go(&mem);
         }
         let ctl = match info.ctl.take() {
             Some(c) => c,
@@ -142,7 +153,7 @@ impl Pool {
                 Ok(c) => c,
                 Err(e) => {
                     debug!("cannot keep region set {}: {e}", info.id);
-                    return;
+                    return let_go(&mem);
                 }
             },
         };
@@ -150,7 +161,7 @@ impl Pool {
             ctl.unclaim();
         }
         if ctl.is_claimed() {
-            return;
+            return let_go(&mem);
         }
         q.push_back(Kept {
             id: info.id,
@@ -169,6 +180,7 @@ impl Pool {
             let keep = !gone(k);
             if !keep {
                 self.len -= q.len();
+                q.iter().for_each(|k| let_go(&k.mem));
             }
             keep
         });
@@ -183,7 +195,13 @@ impl Pool {
         let mut gone = 0;
         self.sets.retain(|_, q| {
             let n = q.len();
-            q.retain(|k| now.saturating_duration_since(k.since) <= TTL);
+            q.retain(|k| {
+                let keep = now.saturating_duration_since(k.since) <= TTL;
+                if !keep {
+                    let_go(&k.mem);
+                }
+                keep
+            });
             gone += n - q.len();
             !q.is_empty()
         });

@@ -4,7 +4,7 @@
 //! ```text
 //! 0     header: magic u64 | version u32 | headroom u32 | capacity u64   (little endian)
 //! 128   down: u32, non-zero once whoever holds the memfd (the IRMd) took the flow down
-//! 192   side A's park word: u32, 196 side B's (see `park`)
+//! 192   side A's park word: u32, 196 side B's, 200 the IRMd's discard word (see `park`)
 //! 256   ring 0 control block (A -> B)   tail | head (own 128-byte lines) | flags
 //! 640   ring 1 control block (B -> A)
 //! 1024  side A's statistics slot: sequence u64 | pid u64 | STATS_WORDS u64 (native endian)
@@ -32,6 +32,9 @@ pub(crate) const fn park_off(i: usize) -> usize {
     192 + i * 4
 }
 const _: () = assert!(park_off(0) >= DOWN_OFF + 4 && park_off(1) + 4 <= ctl_off(0));
+/// Offset of the discard word: non-zero once the IRMd let the region set go (see `park`).
+pub(crate) const DISCARD_OFF: usize = park_off(2);
+const _: () = assert!(DISCARD_OFF + 4 <= ctl_off(0));
 /// Counters in a statistics slot (what they mean is the publisher's business).
 pub const STATS_WORDS: usize = 14;
 /// Offset of side `i`'s statistics slot: a sequence word, the publisher's pid, the counters.

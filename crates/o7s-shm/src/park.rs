@@ -24,7 +24,7 @@
 //! parking it, it could have done to the flow anyway.
 
 use crate::endpoint::{Endpoint, Mapping};
-use crate::layout::{ctl_off, park_off, stats_off, DOWN_OFF, STATS_WORDS};
+use crate::layout::{ctl_off, park_off, stats_off, DISCARD_OFF, DOWN_OFF, STATS_WORDS};
 use crate::{ShmError, Side};
 use rustix::fd::{BorrowedFd, OwnedFd};
 use rustix::mm::{MapFlags, ProtFlags};
@@ -152,7 +152,7 @@ impl ParkStore {
     fn park(&self, set: u64, ep: Endpoint) {
         let word = ep.header_word(park_off(side_index(ep.side())));
         let small = ep.positions().iter().all(|&p| p <= PARK_MAX_POS);
-        if !small || self.max == 0 {
+        if !small || self.max == 0 || discarded(&ep) {
             word.store(GONE, Ordering::Release);
             return;
         }
@@ -191,6 +191,23 @@ impl ParkStore {
     }
 }
 
+/// Whether the IRMd let the set of `ep`'s region go (see [`discard`]).
+fn discarded(ep: &Endpoint) -> bool {
+    ep.header_word(DISCARD_OFF).load(Ordering::Acquire) != 0
+}
+
+/// For the IRMd, which keeps no more region sets than it can use: the set of region `mem`
+/// will not be claimed again, so its ends need not keep their parked ends (they let them go
+/// at their next look, or do not park them at all).
+pub fn discard(mem: BorrowedFd<'_>) -> Result<(), ShmError> {
+    // One byte, so the ends' atomic loads of the word see it whole.
+    let n = rustix::io::pwrite(mem, &[1], DISCARD_OFF as u64)?;
+    if n != 1 {
+        return Err(ShmError::BadRegion("region too small to discard".into()));
+    }
+    Ok(())
+}
+
 fn side_index(s: Side) -> usize {
     match s {
         Side::A => 0,
@@ -204,6 +221,19 @@ fn side_index(s: Side) -> usize {
 /// for ever: past [`CLAIM_TTL`], or beyond twice `max`, an end goes whatever its word says.
 fn evict(q: &mut VecDeque<Parked>, max: usize, now: Instant) -> Vec<Endpoint> {
     let mut out = Vec::new();
+    // Those the IRMd let go, wherever they are (a look at each: a word apiece).
+    let mut i = 0;
+    while i < q.len() {
+        let word = q[i].ep.header_word(park_off(side_index(q[i].ep.side())));
+        let gone = discarded(&q[i].ep)
+            && word
+                .compare_exchange(PARKED, GONE, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+        match gone.then(|| q.remove(i)).flatten() {
+            Some(p) => out.push(p.ep),
+            None => i += 1,
+        }
+    }
     let mut i = 0;
     while i < q.len() {
         let age = now.saturating_duration_since(q[i].since);

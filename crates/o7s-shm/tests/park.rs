@@ -192,3 +192,24 @@ fn a_peer_cannot_pin_ends_in_a_store() {
         assert!(st.len() <= 4, "{} ends kept", st.len());
     }
 }
+
+#[test]
+fn a_set_the_irmd_let_go_is_not_kept() {
+    let st = ParkStore::new(8);
+    let (mut s1, mut s2) = (set(), set());
+    let a1 = st.open(1, Side::A, std::mem::take(&mut s1.a)).unwrap();
+    let a2 = st.open(2, Side::A, std::mem::take(&mut s2.a)).unwrap();
+    drop(a1);
+    assert_eq!(st.len(), 1);
+    // Discarded while parked: gone at the store's next look.
+    o7s_shm::park::discard(s1.mem.as_fd()).unwrap();
+    assert_eq!(st.expire(), 1);
+    assert!(st.is_empty());
+    assert_eq!(word(&s1.mem, 0), GONE);
+    assert_eq!(s1.ctl.claim(), Claim::Gone);
+    // Discarded before its end is done: not parked at all.
+    o7s_shm::park::discard(s2.mem.as_fd()).unwrap();
+    drop(a2);
+    assert!(st.is_empty());
+    assert_eq!(word(&s2.mem, 0), GONE);
+}

@@ -625,10 +625,18 @@ impl<E: Egress> Dataplane<E> {
 }
 
 fn keepalive_loop<E: Egress>(dp: std::sync::Weak<Dataplane<E>>) {
+    let mut ticks: u32 = 0;
     loop {
         std::thread::sleep(KEEPALIVE_TICK);
         match dp.upgrade() {
-            Some(dp) if !dp.is_stopped() => dp.keepalives(),
+            Some(dp) if !dp.is_stopped() => {
+                dp.keepalives();
+                ticks = ticks.wrapping_add(1);
+                // Parked ends nobody claims go within a second of their time.
+                if ticks.is_multiple_of(20) {
+                    dp.parked.expire();
+                }
+            }
             _ => return,
         }
     }

@@ -76,6 +76,8 @@ struct Kept {
 pub struct Pool {
     sets: HashMap<PoolKey, VecDeque<Kept>>,
     len: usize,
+    /// When every key's sets were last looked at for age.
+    swept: Option<Instant>,
 }
 
 /// A set claimed for a new flow: its number and key, and the IRMd's handles (the memfd and
@@ -140,8 +142,10 @@ impl Pool {
     /// took is given back to its ends first; a set one end may still take (claimed, its
     /// grant on the way) is let go.
     pub fn put(&mut self, mut info: SetInfo, mem: OwnedFd, wake: Vec<OwnedFd>, unclaim: bool) {
-        if self.len >= MAX {
+        let now = Instant::now();
+        if self.len >= MAX || self.swept.is_none_or(|t| now.duration_since(t) > TTL) {
             self.expire();
+            self.swept = Some(now);
         }
         let q = self.sets.entry(info.key.clone()).or_default();
         if q.len() >= PER_KEY || self.len >= MAX {

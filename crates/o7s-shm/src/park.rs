@@ -115,6 +115,7 @@ impl ParkStore {
         Ok(Held {
             ep: Some(ep),
             park: (set != 0).then(|| (self.clone(), set)),
+            pid: std::process::id(),
         })
     }
 
@@ -186,7 +187,11 @@ impl ParkStore {
 
     /// Let go of every parked end older than [`PARK_TTL`]; how many went.
     pub fn expire(&self) -> usize {
-        let evicted = evict(&mut self.lock(), self.max, Instant::now());
+        self.expire_at(Instant::now())
+    }
+
+    fn expire_at(&self, now: Instant) -> usize {
+        let evicted = evict(&mut self.lock(), self.max, now);
         evicted.len()
     }
 }
@@ -264,6 +269,9 @@ fn evict(q: &mut VecDeque<Parked>, max: usize, now: Instant) -> Vec<Endpoint> {
 pub struct Held {
     ep: Option<Endpoint>,
     park: Option<(Arc<ParkStore>, u64)>,
+    /// The process that opened it: a child forked since must not park (the flow is still
+    /// its parent's).
+    pid: u32,
 }
 
 impl Held {
@@ -272,6 +280,7 @@ impl Held {
         Held {
             ep: Some(ep),
             park: None,
+            pid: 0,
         }
     }
 
@@ -308,7 +317,9 @@ impl std::ops::DerefMut for Held {
 impl Drop for Held {
     fn drop(&mut self) {
         if let (Some(ep), Some((store, set))) = (self.ep.take(), self.park.take()) {
-            store.park(set, ep);
+            if std::process::id() == self.pid {
+                store.park(set, ep);
+            }
         }
     }
 }
@@ -437,5 +448,43 @@ impl RegionCtl {
             w.store(0, Ordering::Relaxed);
         }
         self.word(DOWN_OFF).store(0, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::{create_flow_mem, liveness_pair, new_eventfd, RingConfig};
+
+    fn end_fds() -> Vec<OwnedFd> {
+        let mem = create_flow_mem(&RingConfig {
+            capacity: 1 << 12,
+            headroom: 0,
+        })
+        .unwrap();
+        let (la, _lb) = liveness_pair().unwrap();
+        vec![mem, new_eventfd().unwrap(), new_eventfd().unwrap(), la]
+    }
+
+    /// Parked ends nobody claims go once older than the TTL, claimed ones once older than
+    /// the claim TTL (with a clock moved forward, not by waiting).
+    #[test]
+    fn parked_ends_expire() {
+        let st = ParkStore::new(8);
+        drop(st.open(1, Side::A, end_fds()).unwrap());
+        drop(st.open(2, Side::A, end_fds()).unwrap());
+        let now = Instant::now();
+        assert_eq!(st.expire_at(now), 0);
+        // Claimed by the IRMd meanwhile: stays past the TTL, not past the claim TTL.
+        let q = st.lock();
+        q[1].ep
+            .header_word(park_off(0))
+            .store(CLAIMED, Ordering::Release);
+        drop(q);
+        assert_eq!(st.expire_at(now + PARK_TTL + Duration::from_secs(1)), 1);
+        assert_eq!(st.len(), 1);
+        assert_eq!(st.expire_at(now + CLAIM_TTL + Duration::from_secs(1)), 1);
+        assert!(st.is_empty());
     }
 }

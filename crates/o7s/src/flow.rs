@@ -74,6 +74,26 @@ fn parked() -> &'static std::sync::Arc<ParkStore> {
     STORE.get_or_init(|| ParkStore::new(PARKED_MAX))
 }
 
+/// A sweep of the parked ends is scheduled.
+static SWEEPING: AtomicBool = AtomicBool::new(false);
+
+/// Make sure parked ends nobody claims are let go in time, also in a process that stops
+/// allocating flows: a sweep on the timer thread while any are parked.
+fn sweep_soon() {
+    if !SWEEPING.swap(true, Ordering::AcqRel) {
+        crate::ctrl::timer::at(std::time::Instant::now() + o7s_shm::park::PARK_TTL, sweep);
+    }
+}
+
+fn sweep() {
+    let store = parked();
+    store.expire();
+    SWEEPING.store(false, Ordering::Release);
+    if !store.is_empty() {
+        sweep_soon();
+    }
+}
+
 impl Flow {
     /// Allocate a flow to `name` with QoS `qos`, waiting at most `timeout` (None: the IRMd's
     /// default) for the peer to accept.
@@ -136,6 +156,9 @@ impl Flow {
     fn from_grant(g: FlowGrant, fds: Vec<OwnedFd>) -> Result<Flow, Error> {
         let side = if g.side == 0 { Side::A } else { Side::B };
         let ep = parked().open(g.set, side, fds)?;
+        if g.set != 0 {
+            sweep_soon();
+        }
         let packet_mtu = ep.max_packet().min(g.mtu as usize);
         let (reliable, mtu, packet_payload) = if frct::wants_frct(&g.qos) {
             // A flow through an IPCP (which reserves headroom for its headers) loses what

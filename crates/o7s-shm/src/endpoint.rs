@@ -91,6 +91,32 @@ pub(crate) struct Mapping {
     pub(crate) len: usize,
 }
 
+impl Mapping {
+    /// A fresh read-write shared mapping of the first `len` bytes of `fd`, at an address
+    /// the kernel picks.
+    ///
+    /// # Safety
+    /// The file must be at least `len` bytes long and unable to shrink while mapped (sealed),
+    /// or touching the mapping may raise SIGBUS.
+    pub(crate) unsafe fn shared(fd: BorrowedFd<'_>, len: usize) -> Result<Mapping, ShmError> {
+        // SAFETY: a new mapping (null hint) that replaces nothing; the caller vouches for the
+        // file's length (contract above).
+        let p = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                fd,
+                0,
+            )?
+        };
+        let ptr =
+            NonNull::new(p).ok_or_else(|| ShmError::BadRegion("mmap returned null".into()))?;
+        Ok(Mapping { ptr, len })
+    }
+}
+
 impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: `ptr`/`len` came from a successful mmap and are unmapped exactly once, here;
@@ -246,23 +272,9 @@ impl Endpoint {
                 "memfd is not sealed against shrinking".into(),
             ));
         }
-        let len = g.total_len();
-        // SAFETY: a fresh shared mapping chosen by the kernel (null hint), of a file we just
-        // checked to be exactly `len` bytes and sealed so it cannot shrink under us (no SIGBUS).
-        let p = unsafe {
-            rustix::mm::mmap(
-                std::ptr::null_mut(),
-                len,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED,
-                &mem,
-                0,
-            )?
-        };
-        let map = Mapping {
-            ptr: NonNull::new(p).ok_or_else(|| ShmError::BadRegion("mmap returned null".into()))?,
-            len,
-        };
+        // SAFETY: we just checked the file to be exactly `total_len` bytes and sealed so it
+        // cannot shrink under us (no SIGBUS).
+        let map = unsafe { Mapping::shared(mem.as_fd(), g.total_len())? };
         drop(mem);
         Endpoint::build(
             map,

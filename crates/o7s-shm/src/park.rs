@@ -27,9 +27,7 @@ use crate::endpoint::{Endpoint, Mapping};
 use crate::layout::{ctl_off, park_off, stats_off, DISCARD_OFF, DOWN_OFF, STATS_WORDS};
 use crate::{ShmError, Side};
 use rustix::fd::{BorrowedFd, OwnedFd};
-use rustix::mm::{MapFlags, ProtFlags};
 use std::collections::VecDeque;
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -275,15 +273,6 @@ pub struct Held {
 }
 
 impl Held {
-    /// An end that is never parked.
-    pub fn plain(ep: Endpoint) -> Held {
-        Held {
-            ep: Some(ep),
-            park: None,
-            pid: 0,
-        }
-    }
-
     /// The region set this end belongs to (0: none).
     pub fn set(&self) -> u64 {
         self.park.as_ref().map_or(0, |(_, s)| *s)
@@ -352,23 +341,10 @@ impl RegionCtl {
     /// Map the header page of region `mem` (a memfd the IRMd made with
     /// [`crate::create_flow_mem`], so at least a page long and sealed against shrinking).
     pub fn new(mem: BorrowedFd<'_>) -> Result<RegionCtl, ShmError> {
-        // SAFETY: a fresh shared mapping of the first page of a region the caller made,
-        // sealed so it cannot shrink under us; the kernel picks the address.
-        let p = unsafe {
-            rustix::mm::mmap(
-                std::ptr::null_mut(),
-                PAGE,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED,
-                mem,
-                0,
-            )?
-        };
-        let ptr =
-            NonNull::new(p).ok_or_else(|| ShmError::BadRegion("mmap returned null".into()))?;
-        Ok(RegionCtl {
-            map: Mapping { ptr, len: PAGE },
-        })
+        // SAFETY: the first page of a region the caller made with `create_flow_mem`: longer
+        // than a page and sealed so it cannot shrink under us.
+        let map = unsafe { Mapping::shared(mem, PAGE)? };
+        Ok(RegionCtl { map })
     }
 
     fn word(&self, off: usize) -> &AtomicU32 {

@@ -162,22 +162,32 @@ impl ParkStore {
         let now = Instant::now();
         let evicted = {
             let mut q = self.lock();
-            // Parked only under the store's lock: the IRMd may claim it the moment the word
-            // says so, and the next flow's grant may reach another thread of this process
-            // at once, which must find it here. Release: whatever this end did to the
-            // region happens before the IRMd's reset.
-            word.store(PARKED, Ordering::Release);
-            // To the peer a parked end is a closed one: wake it, as closing the liveness
-            // pipe would (it sees the park word once woken).
-            if ep.header_word(park_off(peer)).load(Ordering::Acquire) == ACTIVE {
-                ep.wake_peer();
+            let mut out = evict(&mut q, self.max, now);
+            if q.len() >= 2 * self.max {
+                // Full of claimed ends (grants on their way, or a peer's scribbles): this
+                // one goes, and closing it tells the peer.
+                word.store(GONE, Ordering::Release);
+                out.push(ep);
+                out
+            } else {
+                // Parked only under the store's lock: the IRMd may claim it the moment the
+                // word says so, and the next flow's grant may reach another thread of this
+                // process at once, which must find it here. Release: whatever this end did
+                // to the region happens before the IRMd's reset.
+                word.store(PARKED, Ordering::Release);
+                // To the peer a parked end is a closed one: wake it, as closing the
+                // liveness pipe would (it sees the park word once woken).
+                if ep.header_word(park_off(peer)).load(Ordering::Acquire) == ACTIVE {
+                    ep.wake_peer();
+                }
+                q.push_back(Parked {
+                    set,
+                    since: now,
+                    ep,
+                });
+                out.extend(evict(&mut q, self.max, now));
+                out
             }
-            q.push_back(Parked {
-                set,
-                since: now,
-                ep,
-            });
-            evict(&mut q, self.max, now)
         };
         // Unmapping and closing outside the lock.
         drop(evicted);
@@ -220,8 +230,10 @@ fn side_index(s: Side) -> usize {
 
 /// Take out of `q` the ends beyond `max` (oldest first) and those older than [`PARK_TTL`],
 /// except those the IRMd claimed meanwhile (their set is on its way here; they do not
-/// count against `max`). The peer shares the park words, so it could make ends look claimed
-/// for ever: past [`CLAIM_TTL`], or beyond twice `max`, an end goes whatever its word says.
+/// count against `max`: a process with many allocations in flight has as many claimed
+/// ends). The peer shares the park words, so it could make ends look claimed for ever:
+/// past [`CLAIM_TTL`] an end goes whatever its word says, and a store holding twice `max`
+/// ends parks no more ([`ParkStore::park`]).
 fn evict(q: &mut VecDeque<Parked>, max: usize, now: Instant) -> Vec<Endpoint> {
     let mut out = Vec::new();
     // Those the IRMd let go, wherever they are (a look at each: a word apiece).
@@ -250,7 +262,7 @@ fn evict(q: &mut VecDeque<Parked>, max: usize, now: Instant) -> Vec<Endpoint> {
         let parked = word
             .compare_exchange(PARKED, GONE, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
-        if parked || age > CLAIM_TTL || q.len() > 2 * max {
+        if parked || age > CLAIM_TTL {
             if let Some(p) = q.remove(i) {
                 out.push(p.ep);
             }

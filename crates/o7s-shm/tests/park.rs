@@ -213,3 +213,32 @@ fn a_set_the_irmd_let_go_is_not_kept() {
     assert!(st.is_empty());
     assert_eq!(word(&s2.mem, 0), GONE);
 }
+
+#[test]
+fn claimed_ends_stay_however_many_allocations_are_in_flight() {
+    // A process with more allocations in flight than its store's size has as many ends
+    // claimed for grants on their way: none may go, else its grant finds nothing. Beyond
+    // twice the size, further ends are not parked (so cannot be claimed).
+    let (sa, sb) = (ParkStore::new(2), ParkStore::new(2));
+    let mut sets = Vec::new();
+    let mut claimed = Vec::new();
+    for id in 1..=6u64 {
+        let mut s = set();
+        drop(sa.open(id, Side::A, std::mem::take(&mut s.a)).unwrap());
+        drop(sb.open(id, Side::B, std::mem::take(&mut s.b)).unwrap());
+        match s.ctl.claim() {
+            Claim::Claimed => claimed.push(id),
+            Claim::Gone => assert_eq!(word(&s.mem, 0), GONE),
+            Claim::NotYet => panic!("set {id}: both ends are done"),
+        }
+        sets.push(s);
+    }
+    assert_eq!(claimed, [1, 2, 3, 4]);
+    for &id in &claimed {
+        let a = sa.open(id, Side::A, Vec::new()).unwrap();
+        let b = sb.open(id, Side::B, Vec::new()).unwrap();
+        a.try_write(b"ping").unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(b.try_read(&mut buf).unwrap(), 4);
+    }
+}

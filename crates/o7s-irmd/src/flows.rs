@@ -747,7 +747,7 @@ impl Irmd {
             .get_mut(&acceptor)
             .and_then(|p| p.deliver(Delivery { grant, fds: fds.b }));
         drop(g);
-        info!(
+        debug!(
             flow = flow_id,
             "Flow to {name} arrived over {layer} for process {acceptor}."
         );
@@ -836,8 +836,20 @@ impl Irmd {
     /// the IPCP is gone). Called after every change to the registry.
     pub(crate) fn serve_arrivals(&self) {
         let mut g = self.lock();
+        if g.arrivals.is_empty() {
+            return;
+        }
+        // Names no process takes a flow for now: handing flows over only ever makes fewer
+        // ready, so the other requests for such a name wait too without looking again (with
+        // hundreds waiting, a look at each on every change cost the IRMd more than the
+        // flows themselves). A change that makes one ready serves the queue after it.
+        let mut waiting: Vec<String> = Vec::new();
         let mut i = 0;
         while i < g.arrivals.len() {
+            if waiting.contains(&g.arrivals[i].name) {
+                i += 1;
+                continue;
+            }
             let (name, ipcp) = (g.arrivals[i].name.clone(), g.arrivals[i].ipcp.clone());
             let state = if g.ipcps.contains_key(&ipcp) {
                 arrival_state(&mut g, &name)
@@ -846,6 +858,7 @@ impl Irmd {
             };
             // A program would have to be started: wait for a listener or the deadline.
             if matches!(state, ArrivalState::Wait | ArrivalState::Spawn) {
+                waiting.push(name);
                 i += 1;
                 continue;
             }
@@ -878,13 +891,16 @@ impl Irmd {
         let mut next = handed;
         while let Some((reply, d)) = next.take() {
             let id = d.grant.flow_id;
-            let name = d.grant.name.clone();
+            let (name, layer) = (d.grant.name.clone(), d.grant.layer.clone());
             match reply
                 .send(Ok((IrmResp::Flow(d.grant), d.fds)))
                 .map_err(|a| *a)
             {
                 Ok(()) => {
-                    info!(flow = id, "Flow to {name} accepted by process {pid}.");
+                    info!(
+                        flow = id,
+                        "Flow to {name} over {layer} accepted by process {pid}."
+                    );
                 }
                 Err(Ok((IrmResp::Flow(grant), fds))) => {
                     let mut g = self.lock();
@@ -1256,6 +1272,40 @@ mod tests {
             "{got:?}"
         );
         assert!(irmd.lock().arrivals.is_empty());
+    }
+
+    /// Requests for a name no process accepts now wait behind, not in front of, a request
+    /// another process takes: an accept call gets its flow past them.
+    #[test]
+    fn a_waiting_name_does_not_hold_up_another() {
+        use std::sync::mpsc::channel;
+        let (irmd, _u1, me, hash) = serving();
+        announce(&irmd, 4242);
+        irmd.lock().names.insert(
+            "other".into(),
+            crate::registry::Name {
+                pids: vec![4242],
+                regs: ["u1".to_string()].into(),
+                ..Default::default()
+            },
+        );
+        let other = o7s_proto::HashAlgo::default().hash("other");
+        let (tx, rx) = channel();
+        for (n, h) in [(0, &other), (1, &other), (2, &hash)] {
+            let t = tx.clone();
+            let done: ArrivalDone = Box::new(move |r| {
+                let _ = t.send((n, r.is_ok()));
+            });
+            assert!(irmd
+                .flow_req_arr_then("u1", h, QosSpec::RAW, done)
+                .is_none());
+        }
+        let (r, got) = Reply::channel();
+        irmd.flow_accept_then(me, 1, None, r);
+        assert_eq!(rx.try_recv().ok(), Some((2, true)));
+        assert!(matches!(got.try_recv(), Ok(Ok((IrmResp::Flow(_), _)))));
+        assert_eq!(irmd.lock().arrivals.len(), 2);
+        assert!(rx.try_recv().is_err());
     }
 
     /// Releases that ride on a request deallocate the process's flows before the request

@@ -26,6 +26,9 @@ pub struct Irmd {
     pub rundir: PathBuf,
     reg: Mutex<Registry>,
     changed: Condvar,
+    /// Threads waiting on `changed` (counted under the registry's lock): with none, a change
+    /// wakes nobody and costs no system call.
+    sleepers: std::sync::atomic::AtomicUsize,
     pub spawner: Spawner,
     /// Ids of waiting accept calls and of connections.
     next_id: std::sync::atomic::AtomicU64,
@@ -50,6 +53,7 @@ impl Irmd {
             rundir,
             reg: Mutex::new(Registry::default()),
             changed: Condvar::new(),
+            sleepers: std::sync::atomic::AtomicUsize::new(0),
             spawner,
             next_id: std::sync::atomic::AtomicU64::new(1),
         })
@@ -68,7 +72,11 @@ impl Irmd {
     /// The registry changed: wake what waits on it, and give waiting flow requests to the
     /// processes that now accept them. Called without the registry's lock.
     pub(crate) fn notify(&self) {
-        self.changed.notify_all();
+        // A waiter counts itself under the lock before it checks what it waits for, and the
+        // change was made under the lock before this: it either saw the change or counts.
+        if self.sleepers.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            self.changed.notify_all();
+        }
         self.serve_arrivals();
     }
 
@@ -78,7 +86,11 @@ impl Irmd {
         g: MutexGuard<'a, Registry>,
         deadline: Instant,
     ) -> (MutexGuard<'a, Registry>, bool) {
-        self.wait_on(&self.changed, g, deadline)
+        use std::sync::atomic::Ordering::SeqCst;
+        self.sleepers.fetch_add(1, SeqCst);
+        let r = self.wait_on(&self.changed, g, deadline);
+        self.sleepers.fetch_sub(1, SeqCst);
+        r
     }
 
     /// Wait on `cv` (notified with the registry's lock held or after a change to it) until

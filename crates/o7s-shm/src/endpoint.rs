@@ -80,7 +80,7 @@ pub fn default_spin() -> Duration {
 /// The three fds of an endpoint besides its region.
 struct FdWaitFds {
     own: OwnedFd,
-    peer: OwnedFd,
+    peer: std::sync::Arc<OwnedFd>,
     live: OwnedFd,
 }
 
@@ -282,7 +282,7 @@ impl Endpoint {
             side,
             FdWaitFds {
                 own: own_wait,
-                peer: peer_wait,
+                peer: std::sync::Arc::new(peer_wait),
                 live,
             },
         )
@@ -411,10 +411,9 @@ impl Endpoint {
         self.inner.is_down()
     }
 
-    /// Signal the peer's eventfd.
-    pub(crate) fn wake_peer(&self) {
-        use crate::duplex::Wait;
-        self.inner.wait().notify_peer();
+    /// The peer's eventfd, to signal it after this endpoint is handed on.
+    pub(crate) fn peer_waker(&self) -> std::sync::Arc<OwnedFd> {
+        self.inner.wait().peer.clone()
     }
 
     /// Which end of the flow this is.

@@ -49,7 +49,9 @@ impl DownFlag {
 
 pub(crate) struct FdWait {
     pub(crate) own: OwnedFd,
-    pub(crate) peer: OwnedFd,
+    /// Shared so that a parked end can wake its peer after handing itself to its store
+    /// (`park`): the fd stays open while the waker holds it.
+    pub(crate) peer: std::sync::Arc<OwnedFd>,
     pub(crate) live: OwnedFd,
     pub(crate) down: DownFlag,
     /// The owner watches `live` itself (see `Endpoint::watch_live`): a non-blocking check
@@ -82,14 +84,14 @@ impl FdWait {
     }
 }
 
-fn eventfd_add(fd: impl AsFd) {
+pub(crate) fn eventfd_add(fd: impl AsFd) {
     // EAGAIN means the counter is saturated: the sleeper will wake anyway.
     let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
 }
 
 impl Wait for FdWait {
     fn notify_peer(&self) {
-        eventfd_add(&self.peer);
+        eventfd_add(&*self.peer);
     }
 
     fn notify_self(&self) {

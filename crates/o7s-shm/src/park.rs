@@ -159,37 +159,41 @@ impl ParkStore {
             Side::A => 1,
             Side::B => 0,
         };
+        // To the peer a parked end is a closed one: it is woken once the end is parked, as
+        // closing the liveness pipe would wake it (it sees the park word then). The wake
+        // goes through the peer's eventfd, which the parked end keeps open.
+        let wake = ep.peer_waker();
         let now = Instant::now();
-        let evicted = {
+        let (evicted, wake_peer) = {
             let mut q = self.lock();
-            let mut out = evict(&mut q, self.max, now);
+            let mut out = evict(&mut q, self.max, now, false);
             if q.len() >= 2 * self.max {
                 // Full of claimed ends (grants on their way, or a peer's scribbles): this
                 // one goes, and closing it tells the peer.
                 word.store(GONE, Ordering::Release);
                 out.push(ep);
-                out
+                (out, false)
             } else {
                 // Parked only under the store's lock: the IRMd may claim it the moment the
                 // word says so, and the next flow's grant may reach another thread of this
                 // process at once, which must find it here. Release: whatever this end did
                 // to the region happens before the IRMd's reset.
                 word.store(PARKED, Ordering::Release);
-                // To the peer a parked end is a closed one: wake it, as closing the
-                // liveness pipe would (it sees the park word once woken).
-                if ep.header_word(park_off(peer)).load(Ordering::Acquire) == ACTIVE {
-                    ep.wake_peer();
-                }
+                let peer_active = ep.header_word(park_off(peer)).load(Ordering::Acquire) == ACTIVE;
                 q.push_back(Parked {
                     set,
                     since: now,
                     ep,
                 });
-                out.extend(evict(&mut q, self.max, now));
-                out
+                out.extend(evict(&mut q, self.max, now, false));
+                (out, peer_active)
             }
         };
-        // Unmapping and closing outside the lock.
+        // Waking, unmapping and closing outside the lock (other threads of the process park
+        // and take ends meanwhile).
+        if wake_peer {
+            crate::fdwait::eventfd_add(&*wake);
+        }
         drop(evicted);
     }
 
@@ -199,7 +203,7 @@ impl ParkStore {
     }
 
     fn expire_at(&self, now: Instant) -> usize {
-        let evicted = evict(&mut self.lock(), self.max, now);
+        let evicted = evict(&mut self.lock(), self.max, now, true);
         evicted.len()
     }
 }
@@ -234,11 +238,13 @@ fn side_index(s: Side) -> usize {
 /// ends). The peer shares the park words, so it could make ends look claimed for ever:
 /// past [`CLAIM_TTL`] an end goes whatever its word says, and a store holding twice `max`
 /// ends parks no more ([`ParkStore::park`]).
-fn evict(q: &mut VecDeque<Parked>, max: usize, now: Instant) -> Vec<Endpoint> {
+fn evict(q: &mut VecDeque<Parked>, max: usize, now: Instant, discards: bool) -> Vec<Endpoint> {
     let mut out = Vec::new();
-    // Those the IRMd let go, wherever they are (a look at each: a word apiece).
+    // Those the IRMd let go, wherever they are (a look at each: a word apiece): on the
+    // periodic sweep (`discards`), and whenever some must go anyway, those first.
+    let discards = discards || q.len() > max;
     let mut i = 0;
-    while i < q.len() {
+    while discards && i < q.len() {
         let word = q[i].ep.header_word(park_off(side_index(q[i].ep.side())));
         let gone = discarded(&q[i].ep)
             && word

@@ -397,14 +397,21 @@ impl RegionCtl {
 
     /// Take the flow of this region down, as [`crate::mark_down`] does through the file:
     /// mark the region down and signal the eventfds (`wake`: side A's, then side B's) of the
-    /// ends that may wait on it; an end that parked its end or let it go waits on nothing.
+    /// ends that may wait on it: none once an end parked its end or let it go.
     pub fn mark_down(&self, wake: &[OwnedFd]) {
         self.word(DOWN_OFF).store(1, Ordering::Release);
-        for (i, w) in wake.iter().enumerate().take(2) {
-            if matches!(
+        let done = |i: usize| {
+            matches!(
                 self.word(park_off(i)).load(Ordering::Acquire),
                 PARKED | GONE
-            ) {
+            )
+        };
+        let done = [done(0), done(1)];
+        for (i, w) in wake.iter().enumerate().take(2) {
+            // An end that is done waits on nothing; nor is one whose peer is done left
+            // waiting: the peer woke it when it parked, or its liveness pipe did when it
+            // let go (another wake-up would only cost it a switch).
+            if done[i] || done[1 - i] {
                 continue;
             }
             // EAGAIN: the counter is saturated, the sleeper wakes anyway.

@@ -238,10 +238,9 @@ impl Irmd {
             .unwrap_or_else(|_| Err(internal("a flow allocation ended without an answer")))
     }
 
-    /// Allocate a flow to `name` for process `pid`; `reply` gets the answer. The name is
-    /// looked up here (the caller's thread waits for that), but the IPCP's answer to the
-    /// allocation is passed on by the thread that receives it: no thread waits for the far
-    /// side.
+    /// Allocate a flow to `name` for process `pid`; `reply` gets the answer. Nothing waits
+    /// here: a name to look up is looked up on a thread of the pool, and the IPCP's answer
+    /// to the allocation is passed on by the thread that receives it.
     pub(crate) fn flow_alloc_then(
         self: &Arc<Self>,
         pid: u32,
@@ -290,7 +289,14 @@ impl Irmd {
             (ipcps, cacheable, cached)
         };
         let Some(i) = cached.and_then(|c| ipcps.iter().position(|i| i.1 == c)) else {
-            self.alloc_looked_up(pid, name, qos, deadline, ipcps, cacheable, reply);
+            // The lookup waits for the layers' answers: on a thread of the pool, not the
+            // caller's (which serves every connection).
+            let me = self.clone();
+            let n = name.to_string();
+            let job = move || me.alloc_looked_up(pid, &n, qos, deadline, ipcps, cacheable, reply);
+            if let Err(e) = o7s::ctrl::pool::spawn(job) {
+                tracing::warn!("cannot look up a name for a flow allocation: {e}");
+            }
             return;
         };
         let c = ipcps[i].clone();

@@ -118,20 +118,39 @@ pub fn recv<T: DeserializeOwned>(
     Ok(Some((msg, fds)))
 }
 
+/// Receive one datagram if one is queued, into `buf` (of [`MAX_MSG`] bytes: no message is
+/// larger): one system call, for a thread that serves many sockets and keeps one buffer.
+/// `Ok(None)` when the peer closed the connection; `WouldBlock` (as [`WireError::Io`]) when
+/// nothing is queued.
+pub fn recv_nowait<T: DeserializeOwned>(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+) -> Result<Option<(T, Vec<OwnedFd>)>, WireError> {
+    let Some((n, fds)) = recv_with(sock, buf, RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT)?
+    else {
+        return Ok(None);
+    };
+    let msg = postcard::from_bytes(&buf[..n])?;
+    Ok(Some((msg, fds)))
+}
+
 /// Receive one datagram's raw bytes and fds; `Ok(None)` on orderly close.
 pub fn recv_raw(
     sock: BorrowedFd<'_>,
     buf: &mut [u8],
 ) -> Result<Option<(usize, Vec<OwnedFd>)>, WireError> {
+    recv_with(sock, buf, RecvFlags::CMSG_CLOEXEC)
+}
+
+fn recv_with(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+    flags: RecvFlags,
+) -> Result<Option<(usize, Vec<OwnedFd>)>, WireError> {
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut anc = RecvAncillaryBuffer::new(&mut space);
     let r = loop {
-        match recvmsg(
-            sock,
-            &mut [IoSliceMut::new(buf)],
-            &mut anc,
-            RecvFlags::CMSG_CLOEXEC,
-        ) {
+        match recvmsg(sock, &mut [IoSliceMut::new(buf)], &mut anc, flags) {
             Ok(r) => break r,
             Err(rustix::io::Errno::INTR) => continue,
             Err(rustix::io::Errno::CONNRESET) => return Ok(None),
@@ -181,6 +200,27 @@ mod tests {
         let (got, fds): (IrmReq, _) = recv(b.as_fd()).expect("recv").expect("msg");
         assert_eq!(got, req);
         assert_eq!(fds.len(), 1);
+    }
+
+    #[test]
+    fn recv_nowait_takes_what_is_queued_and_does_not_wait() {
+        let (a, b) = pair();
+        let mut buf = vec![0u8; MAX_MSG];
+        let r: Result<Option<(IrmReq, _)>, _> = recv_nowait(b.as_fd(), &mut buf);
+        assert!(
+            matches!(&r, Err(WireError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "{r:?}"
+        );
+        let (x, _y) = pair();
+        let req = IrmReq::FlowRelease { flow_id: 7 };
+        send(a.as_fd(), &req, &[x.as_fd()]).expect("send");
+        let (got, fds): (IrmReq, _) = recv_nowait(b.as_fd(), &mut buf)
+            .expect("recv")
+            .expect("msg");
+        assert_eq!((got, fds.len()), (req, 1));
+        drop(a);
+        let r: Option<(IrmReq, _)> = recv_nowait(b.as_fd(), &mut buf).expect("closed");
+        assert!(r.is_none());
     }
 
     #[test]

@@ -299,6 +299,11 @@ impl<E: Egress> Dataplane<E> {
         port.ep.watch_live();
         // A packet written before we armed must not wait for the next one.
         let _ = port.ep.arm(true, None);
+        // Nor an end the application closed before this one was taken (a reused region
+        // whose peer parked while this end was still on its way here: it woke nobody).
+        if port.ep.is_down() {
+            port.ep.wake_self();
+        }
         Ok(())
     }
 

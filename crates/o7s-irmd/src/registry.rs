@@ -467,6 +467,13 @@ impl Registry {
     /// Take flow `f` (removed from `flows`) down and keep its region set for reuse; see
     /// [`crate::sets::Pool::put`] for `unclaim`.
     pub fn retire(&mut self, mut f: FlowRec, unclaim: bool) {
+        // A set kept for the first time: its header page mapped now, so the flow is taken
+        // down through it (which wakes only the ends that need it) and kept with it.
+        if let (Some(set), Some(mem)) = (f.set.as_mut(), f.mem.as_ref()) {
+            if set.ctl.is_none() {
+                set.ctl = o7s_shm::RegionCtl::new(mem.as_fd()).ok();
+            }
+        }
         f.kill_keeping_wake();
         if let (Some(set), Some(mem)) = (f.set.take(), f.mem.take()) {
             let wake = std::mem::take(&mut f.wake);

@@ -139,8 +139,7 @@ impl Pool {
 
     /// The flow of set `info` ended (and was marked down): keep the set for the next flow
     /// between the same two. With `unclaim`, a set claimed for a flow that neither end
-    /// took is given back to its ends first; a set one end may still take (claimed, its
-    /// grant on the way) is let go.
+    /// took is given back to its ends first.
     pub fn put(&mut self, mut info: SetInfo, mem: OwnedFd, wake: Vec<OwnedFd>, unclaim: bool) {
         let now = Instant::now();
         if self.len >= MAX || self.swept.is_none_or(|t| now.duration_since(t) > TTL) {
@@ -161,11 +160,11 @@ impl Pool {
                 }
             },
         };
+        // An end whose word still says claimed has yet to take the set for the flow that
+        // just ended (the other end was quicker): kept all the same, it is claimed again
+        // once that end has taken and parked it.
         if unclaim {
             ctl.unclaim();
-        }
-        if ctl.is_claimed() {
-            return let_go(&mem);
         }
         q.push_back(Kept {
             id: info.id,
@@ -284,8 +283,16 @@ mod tests {
         let (info, mem, wake) = pool.take(&key(1)).unwrap();
         pool.put(info, mem, wake, true);
         let (info, mem, wake) = pool.take(&key(1)).unwrap();
-        // Without it, a set an end may still take is let go.
+        // Without it (the flow ended before its ends took their ends of the set), the set
+        // is kept, and claimed again only once both took their ends and parked them.
+        let id = info.id;
         pool.put(info, mem, wake, false);
-        assert!(pool.is_empty());
+        assert_eq!(pool.len(), 1);
+        assert!(pool.take(&key(1)).is_none());
+        let ea = sa.open(id, Side::A, Vec::new()).unwrap();
+        assert!(pool.take(&key(1)).is_none());
+        let eb = sb.open(id, Side::B, Vec::new()).unwrap();
+        drop((ea, eb));
+        assert_eq!(pool.take(&key(1)).map(|c| c.0.id), Some(id));
     }
 }

@@ -70,11 +70,15 @@ pub fn mark_down(mem: BorrowedFd<'_>, wake: &[OwnedFd]) -> Result<(), ShmError> 
 
 /// The spin time before sleeping: `O7S_SPIN_US` (microseconds, 0 disables) or 50 µs.
 pub fn default_spin() -> Duration {
-    let us = std::env::var("O7S_SPIN_US")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(50);
-    Duration::from_micros(us)
+    // Read once: every flow's endpoint asks.
+    static SPIN: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *SPIN.get_or_init(|| {
+        let us = std::env::var("O7S_SPIN_US")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(50);
+        Duration::from_micros(us)
+    })
 }
 
 /// The three fds of an endpoint besides its region.
@@ -580,6 +584,13 @@ impl Endpoint {
     /// [`read`](Self::read)/[`write`](Self::write) of the same endpoint on other threads.
     pub fn arm(&self, rx: bool, tx_len: Option<usize>) -> bool {
         self.inner.arm(rx, tx_len)
+    }
+
+    /// Signal this end's own eventfd, as the peer does: whoever waits on
+    /// [`wait_fd`](Self::wait_fd) (an epoll) wakes and looks at the flow.
+    pub fn wake_self(&self) {
+        use crate::duplex::Wait;
+        self.inner.wait().notify_self();
     }
 
     /// Withdraw an [`arm`](Self::arm).

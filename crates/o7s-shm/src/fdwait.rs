@@ -36,12 +36,13 @@ impl DownFlag {
         let down = unsafe { self.down.as_ref() };
         // SAFETY: as above.
         let peer = unsafe { self.peer_park.as_ref() };
-        if down.load(Ordering::Acquire) != 0 {
+        if down.load(Ordering::SeqCst) != 0 {
             return true;
         }
-        // A claimed region (the peer reopens it for the next flow) is not down.
+        // A claimed region (the peer reopens it for the next flow) is not down. SeqCst: see
+        // `park` (an end that reopened its end and looks here, against a peer parking).
         matches!(
-            peer.load(Ordering::Acquire),
+            peer.load(Ordering::SeqCst),
             crate::park::PARKED | crate::park::GONE
         )
     }

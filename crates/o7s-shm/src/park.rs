@@ -134,8 +134,10 @@ impl ParkStore {
                 "region set {set} was parked as the other end"
             )));
         }
+        // SeqCst, as the peer's park (which stores its word, then looks at ours) and our
+        // look at the peer's word once registered: of the two, one sees the other.
         if word
-            .compare_exchange(CLAIMED, ACTIVE, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(CLAIMED, ACTIVE, Ordering::SeqCst, Ordering::SeqCst)
             .is_err()
         {
             word.store(GONE, Ordering::Release);
@@ -178,8 +180,10 @@ impl ParkStore {
                 // word says so, and the next flow's grant may reach another thread of this
                 // process at once, which must find it here. Release: whatever this end did
                 // to the region happens before the IRMd's reset.
-                word.store(PARKED, Ordering::Release);
-                let peer_active = ep.header_word(park_off(peer)).load(Ordering::Acquire) == ACTIVE;
+                // SeqCst: a peer that reopens its claimed end now either is seen active
+                // here (and woken) or sees this word parked when it looks (`is_down`).
+                word.store(PARKED, Ordering::SeqCst);
+                let peer_active = ep.header_word(park_off(peer)).load(Ordering::SeqCst) == ACTIVE;
                 q.push_back(Parked {
                     set,
                     since: now,
@@ -377,8 +381,10 @@ impl RegionCtl {
     /// not down, no counters.
     pub fn claim(&self) -> Claim {
         let (a, b) = (self.word(park_off(0)), self.word(park_off(1)));
+        // Claimed still: that end has not taken the region for the last flow yet (its grant
+        // is on its way); it parks it when done with it.
         let verdict = |v: u32| {
-            if v == ACTIVE {
+            if v == ACTIVE || v == CLAIMED {
                 Claim::NotYet
             } else {
                 Claim::Gone
@@ -417,11 +423,6 @@ impl RegionCtl {
             // EAGAIN: the counter is saturated, the sleeper wakes anyway.
             let _ = rustix::io::write(w, &1u64.to_ne_bytes());
         }
-    }
-
-    /// Whether an end's word says claimed (its end is on its way to it, or lost).
-    pub fn is_claimed(&self) -> bool {
-        (0..2).any(|i| self.word(park_off(i)).load(Ordering::Acquire) == CLAIMED)
     }
 
     /// Give a claimed region back to its ends' stores (the new flow did not happen).

@@ -242,3 +242,23 @@ fn claimed_ends_stay_however_many_allocations_are_in_flight() {
         assert_eq!(b.try_read(&mut buf).unwrap(), 4);
     }
 }
+
+#[test]
+fn an_end_taken_after_its_peer_ended_the_flow_sees_it_down() {
+    // The flow ends (one end parks) before the other end has taken its claimed end: the
+    // parking end woke nobody, so the late end must see the flow down when it looks.
+    let (sa, sb) = (ParkStore::new(8), ParkStore::new(8));
+    let mut s = set();
+    drop(sa.open(5, Side::A, std::mem::take(&mut s.a)).unwrap());
+    drop(sb.open(5, Side::B, std::mem::take(&mut s.b)).unwrap());
+    assert_eq!(s.ctl.claim(), Claim::Claimed);
+    let b = sb.open(5, Side::B, Vec::new()).unwrap();
+    drop(b);
+    assert_eq!((word(&s.mem, 0), word(&s.mem, 1)), (CLAIMED, PARKED));
+    // Not claimable meanwhile: A has yet to take it.
+    assert_eq!(s.ctl.claim(), Claim::NotYet);
+    let a = sa.open(5, Side::A, Vec::new()).unwrap();
+    assert!(a.is_down());
+    drop(a);
+    assert_eq!(s.ctl.claim(), Claim::Claimed);
+}

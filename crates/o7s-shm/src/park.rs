@@ -178,10 +178,10 @@ impl ParkStore {
             } else {
                 // Parked only under the store's lock: the IRMd may claim it the moment the
                 // word says so, and the next flow's grant may reach another thread of this
-                // process at once, which must find it here. Release: whatever this end did
-                // to the region happens before the IRMd's reset.
-                // SeqCst: a peer that reopens its claimed end now either is seen active
-                // here (and woken) or sees this word parked when it looks (`is_down`).
+                // process at once, which must find it here. SeqCst: whatever this end did to
+                // the region happens before the IRMd's reset, and a peer that reopens its
+                // claimed end now is either seen active below (and woken) or sees this word
+                // parked when it looks (`is_down`).
                 word.store(PARKED, Ordering::SeqCst);
                 let peer_active = ep.header_word(park_off(peer)).load(Ordering::SeqCst) == ACTIVE;
                 q.push_back(Parked {

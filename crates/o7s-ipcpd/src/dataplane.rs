@@ -276,14 +276,19 @@ impl<E: Egress> Dataplane<E> {
             tx_packets: AtomicU64::new(0),
             hold_until: AtomicU64::new(0),
         });
-        self.register(&port)?;
         let mut ports = self.write_ports();
         // Checked under the lock [`Dataplane::stop`] empties the flows with, so a flow is
         // either refused here or dropped there.
         if self.stopped.load(Ordering::SeqCst) {
-            drop(ports);
-            self.unregister(&port);
             return Err("the IPCP is stopping".into());
+        }
+        // Registered and added under one lock: the egress thread, which lists the flows
+        // under it, never gets an event for a flow it does not know (it cannot clear such
+        // an event, and spun on it while this thread was off its core), and removing the
+        // flow (which finds it only once added) cannot come between the two.
+        if let Err(e) = self.register(&port) {
+            self.unregister(&port);
+            return Err(e);
         }
         ports.insert(flow_id, port.clone());
         Ok(port)

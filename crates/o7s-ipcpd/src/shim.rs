@@ -15,7 +15,7 @@ use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 /// An endpoint id of a shim layer (16 bits on eth-dix, a SAP on eth-llc, 32 bits on udp).
@@ -24,6 +24,15 @@ pub type Eid = u32;
 /// How long a flow request waits for the far side's reply (which may first have to start
 /// its server program).
 pub const REPLY_WAIT: Duration = Duration::from_secs(12);
+
+/// An unanswered flow request is sent again after this, then after twice as long, up to
+/// [`RESEND_MAX`] apart, until [`REPLY_WAIT`]: a lost request or reply (the medium may
+/// lose either) costs a resend, not the allocation.
+const RESEND_FIRST: Duration = Duration::from_millis(250);
+const RESEND_MAX: Duration = Duration::from_secs(2);
+
+/// Most flow requests remembered to recognise resends of (see [`Shim::seen_request`]).
+const SEEN_MAX: usize = 1024;
 
 /// A management message of a shim layer, by role (each medium has its own wire layout).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +95,26 @@ struct Pending<A> {
     reply: SyncSender<(i32, Eid)>,
 }
 
+/// A flow request this side is answering or answered: a resend of it gets the same answer
+/// instead of a second flow.
+struct Seen<A> {
+    from: A,
+    requester: Eid,
+    hash: NameHash,
+    /// When it came, or when it was answered.
+    at: Instant,
+    reply: Option<ShimMsg>,
+}
+
+/// What to do with a flow request (see [`Shim::seen_request`]).
+enum Request {
+    New,
+    /// Being answered: the answer goes to the first.
+    Busy,
+    /// Answered, and the answer did not arrive: send it again.
+    Resend(ShimMsg),
+}
+
 /// A bootstrapped shim IPCP.
 pub struct Shim<M: Medium, E: Egress<Peer = Peer<M::Addr>>> {
     pub medium: M,
@@ -95,6 +124,7 @@ pub struct Shim<M: Medium, E: Egress<Peer = Peer<M::Addr>>> {
     /// Our endpoint ids and their flows (shared with the egress, which forgets closed ones).
     eids: Arc<Mutex<HashMap<Eid, u64>>>,
     pending: Mutex<HashMap<Eid, Pending<M::Addr>>>,
+    seen: Mutex<Vec<Seen<M::Addr>>>,
     pub dp: Arc<Dataplane<E>>,
     rpc: Arc<Rpc>,
     /// Frames or datagrams dropped: malformed, for unknown endpoints, from strangers.
@@ -136,6 +166,7 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
             registered: Mutex::new(HashSet::new()),
             eids,
             pending: Mutex::new(HashMap::new()),
+            seen: Mutex::new(Vec::new()),
             dp,
             rpc: rpc.clone(),
             bad: AtomicU64::new(0),
@@ -257,7 +288,28 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
             hash: hash.clone(),
         };
         self.medium.send_mgmt(&addr, &req);
-        let reply = rx.recv_timeout(REPLY_WAIT).ok();
+        let end = Instant::now() + REPLY_WAIT;
+        let mut resend = RESEND_FIRST;
+        let reply = loop {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break None;
+            }
+            match rx.recv_timeout(resend.min(left)) {
+                Ok(r) => break Some(r),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if end > Instant::now() {
+                        debug!(
+                            flow = flow_id,
+                            "no answer from {addr} yet: flow request sent again"
+                        );
+                        self.medium.send_mgmt(&addr, &req);
+                    }
+                    resend = (resend * 2).min(RESEND_MAX);
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break None,
+            }
+        };
         lock(&self.pending).remove(&eid);
         let fail = |why: String| {
             lock(&self.eids).remove(&eid);
@@ -324,6 +376,11 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
                 qos,
                 hash,
             } => {
+                match self.seen_request(from, requester, &hash) {
+                    Request::New => {}
+                    Request::Busy => return,
+                    Request::Resend(reply) => return self.medium.send_mgmt(&from, &reply),
+                }
                 // Weak: waiting for the IRMd must not keep a stopped IPCP alive.
                 let me = Arc::downgrade(self);
                 let spawned = std::thread::Builder::new()
@@ -363,7 +420,7 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
         let known = lock(&shim.registered).contains(&hash);
         drop(shim);
         let accepted = if known {
-            crate::dataplane::ask_acceptor(&rpc, hash, qos, &from, REPLY_WAIT)
+            crate::dataplane::ask_acceptor(&rpc, hash.clone(), qos, &from, REPLY_WAIT)
         } else {
             debug!("flow request from {from} for a name not registered here");
             None
@@ -377,7 +434,70 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
             responder: responder.unwrap_or(0),
             response: if responder.is_some() { 0 } else { -1 },
         };
+        shim.answered(from, requester, &hash, &reply);
         shim.medium.send_mgmt(&from, &reply);
+    }
+
+    /// A flow request from `from`'s endpoint `requester` for `hash`: new, a resend of one
+    /// being answered, or a resend of one answered whose answer was lost. An answered
+    /// request counts as lost only while the flow it made has had nothing from the
+    /// requester: once it has, the requester has its answer, and a request with the same
+    /// endpoint id is a new one (the requester reused the id for another flow).
+    fn seen_request(&self, from: M::Addr, requester: Eid, hash: &NameHash) -> Request {
+        let now = Instant::now();
+        let mut seen = lock(&self.seen);
+        // A requester resends for at most REPLY_WAIT, and the answer takes at most about as
+        // long: what is older is no resend.
+        seen.retain(|s| now.saturating_duration_since(s.at) < 2 * REPLY_WAIT);
+        let i = seen
+            .iter()
+            .position(|s| s.from == from && s.requester == requester && s.hash == *hash);
+        if let Some(i) = i {
+            match &seen[i].reply {
+                None => return Request::Busy,
+                Some(
+                    r @ ShimMsg::FlowReply {
+                        responder,
+                        response,
+                        ..
+                    },
+                ) => {
+                    let untouched = *response != 0
+                        || self.port_of(*responder, from).is_some_and(|p| {
+                            p.rx_packets.load(std::sync::atomic::Ordering::Relaxed) == 0
+                        });
+                    if untouched {
+                        return Request::Resend(r.clone());
+                    }
+                }
+                Some(_) => {}
+            }
+            seen.swap_remove(i);
+        }
+        // Beyond the limit (a flood of requests) a resend may make a second flow, which
+        // its acceptor then sees go down for silence.
+        if seen.len() < SEEN_MAX {
+            seen.push(Seen {
+                from,
+                requester,
+                hash: hash.clone(),
+                at: now,
+                reply: None,
+            });
+        }
+        Request::New
+    }
+
+    /// The answer to `from`'s request of `requester` for `hash`, for its resends.
+    fn answered(&self, from: M::Addr, requester: Eid, hash: &NameHash, reply: &ShimMsg) {
+        let mut seen = lock(&self.seen);
+        if let Some(s) = seen
+            .iter_mut()
+            .find(|s| s.from == from && s.requester == requester && s.hash == *hash)
+        {
+            s.at = Instant::now();
+            s.reply = Some(reply.clone());
+        }
     }
 
     /// Take flow `flow_id` the IRMd accepted for a request of `from`'s endpoint `requester`;

@@ -439,9 +439,9 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
     }
 
     /// A flow request from `from`'s endpoint `requester` for `hash`: new, a resend of one
-    /// being answered, or a resend of one answered whose answer was lost. An answered
-    /// request counts as lost only while the flow it made has had nothing from the
-    /// requester: once it has, the requester has its answer, and a request with the same
+    /// being answered, or a resend of one accepted whose answer was lost. An accepted
+    /// request counts as lost only while the flow it made lives and has had nothing from
+    /// the requester: once it has, the requester has its answer, and a request with the same
     /// endpoint id is a new one (the requester reused the id for another flow).
     fn seen_request(&self, from: M::Addr, requester: Eid, hash: &NameHash) -> Request {
         let now = Instant::now();
@@ -455,17 +455,10 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
         if let Some(i) = i {
             match &seen[i].reply {
                 None => return Request::Busy,
-                Some(
-                    r @ ShimMsg::FlowReply {
-                        responder,
-                        response,
-                        ..
-                    },
-                ) => {
-                    let untouched = *response != 0
-                        || self.port_of(*responder, from).is_some_and(|p| {
-                            p.rx_packets.load(std::sync::atomic::Ordering::Relaxed) == 0
-                        });
+                Some(r @ ShimMsg::FlowReply { responder, .. }) => {
+                    let untouched = self.port_of(*responder, from).is_some_and(|p| {
+                        p.rx_packets.load(std::sync::atomic::Ordering::Relaxed) == 0
+                    });
                     if untouched {
                         return Request::Resend(r.clone());
                     }
@@ -488,15 +481,22 @@ impl<M: Medium, E: Egress<Peer = Peer<M::Addr>>> Shim<M, E> {
         Request::New
     }
 
-    /// The answer to `from`'s request of `requester` for `hash`, for its resends.
+    /// The answer to `from`'s request of `requester` for `hash`, for its resends. A refusal
+    /// is not kept: the same request later is asked again (its server may have started
+    /// meanwhile, and eth-llc reuses endpoint ids at once).
     fn answered(&self, from: M::Addr, requester: Eid, hash: &NameHash, reply: &ShimMsg) {
         let mut seen = lock(&self.seen);
-        if let Some(s) = seen
-            .iter_mut()
-            .find(|s| s.from == from && s.requester == requester && s.hash == *hash)
-        {
-            s.at = Instant::now();
-            s.reply = Some(reply.clone());
+        let Some(i) = seen
+            .iter()
+            .position(|s| s.from == from && s.requester == requester && s.hash == *hash)
+        else {
+            return;
+        };
+        if matches!(reply, ShimMsg::FlowReply { response: 0, .. }) {
+            seen[i].at = Instant::now();
+            seen[i].reply = Some(reply.clone());
+        } else {
+            seen.swap_remove(i);
         }
     }
 
